@@ -1,0 +1,45 @@
+/**
+ * Helpers for integration tests that need Kafka. The broker comes from test/integration/global-setup.ts
+ * (`KAFKA_BROKERS`, or a throw-away broker it starts).
+ *
+ *   describeKafka('my consumer', () => { ... kafkaBrokers() ... uniqueName('orders') ... });
+ *
+ * Without a broker, `describeKafka` suites are skipped locally but still run (and fail) under CI, so
+ * a missing broker can never turn a CI run green.
+ */
+import { randomBytes } from 'node:crypto';
+import { describe, inject } from 'vitest';
+
+/** Same rule as global-setup.ts: `CI=true` (or `CI=1`) means Kafka is mandatory. */
+export const isCI = process.env.CI === 'true' || process.env.CI === '1';
+
+// kafkajs 2.x warns about its partitioner change on every producer it creates.
+process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
+
+const provided = inject('kafkaBrokers');
+
+/** True when global setup provided a broker. */
+export const hasKafka: boolean = typeof provided === 'string' && provided.trim() !== '';
+
+/** The bootstrap brokers (`host:port`). Throws when there is none: always under CI, else misuse. */
+export function kafkaBrokers(): string[] {
+  if (!hasKafka) {
+    if (isCI) throw new Error('Kafka is required under CI, but global setup provided no broker');
+    throw new Error('No Kafka broker available; wrap Kafka tests in describeKafka so they skip');
+  }
+  return (provided as string)
+    .split(',')
+    .map((b) => b.trim())
+    .filter((b) => b !== '');
+}
+
+/** `describe` when a broker is there or under CI (where kafkaBrokers() then fails loudly), else skipped. */
+export const describeKafka = describe.skipIf(!hasKafka && !isCI);
+
+/**
+ * `prefix` plus a random suffix, for per-test topics and consumer groups. Kafka topic names allow
+ * `[a-zA-Z0-9._-]` (max 249 chars); keep the prefix within that.
+ */
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+}
