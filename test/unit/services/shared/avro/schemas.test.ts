@@ -22,7 +22,8 @@ describe('schema catalog', () => {
 
   it('finds schemas/ next to the package.json above the module', () => {
     expect(catalog.dir).toBe(REAL_SCHEMAS_DIR);
-    expect(REAL_SCHEMAS_DIR.endsWith(join('main', 'schemas'))).toBe(true);
+    // this test file sits at test/unit/services/shared/avro/ under the repository root
+    expect(REAL_SCHEMAS_DIR).toBe(join(import.meta.dirname, '..', '..', '..', '..', '..', 'schemas'));
   });
 
   it('finds schemas/ from a module compiled into dist/, walking up to package.json', () => {
