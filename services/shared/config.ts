@@ -46,17 +46,22 @@ export function str(opts: Common<string> & { pattern?: RegExp }): Var<string> {
   return make(opts, expected, (raw) => (opts.pattern && !opts.pattern.test(raw) ? undefined : raw));
 }
 
-/** A string that may legitimately be absent (no default, not required). */
-export function optionalStr(opts: { key: string; doc: string }): Var<string | undefined> {
+/** Makes a variable optional: unset or blank gives `undefined`; a value set must still parse. */
+export function optional<T>(inner: Var<T>): Var<T | undefined> {
   return {
-    key: opts.key,
-    doc: opts.doc,
+    key: inner.key,
+    doc: inner.doc,
     defaultText: '(unset)',
     parse: (env) => {
-      const raw = env[opts.key];
-      return raw === undefined || raw.trim() === '' ? undefined : raw.trim();
+      const raw = env[inner.key];
+      return raw === undefined || raw.trim() === '' ? undefined : inner.parse(env);
     },
   };
+}
+
+/** A string that may legitimately be absent (no default, not required). */
+export function optionalStr(opts: { key: string; doc: string; pattern?: RegExp }): Var<string | undefined> {
+  return optional(str(opts));
 }
 
 export function num(opts: Common<number> & { min?: number; max?: number; integer?: boolean }): Var<number> {
@@ -118,16 +123,7 @@ export function optionalUrl(opts: {
   doc: string;
   protocols?: readonly string[];
 }): Var<string | undefined> {
-  const inner = url({ ...opts });
-  return {
-    key: opts.key,
-    doc: opts.doc,
-    defaultText: '(unset)',
-    parse: (env) => {
-      const raw = env[opts.key];
-      return raw === undefined || raw.trim() === '' ? undefined : inner.parse(env);
-    },
-  };
+  return optional(url(opts));
 }
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };

@@ -54,13 +54,14 @@ describeKafka('Kafka bus on the real broker', () => {
   function consumer(
     groupId: string,
     handle: (records: ConsumedRecord<TransactionEvent>[]) => Promise<void>,
+    metrics = createMetricsRegistry('bus-test', false),
   ): EventConsumer {
     const c = new EventConsumer(kafka, codec, producer, logger, {
       groupId,
       subscriptions: [{ topic: topics.transactions, schema: 'TransactionEvent', handle }],
       deadLetterTopic: topics.deadLetter,
       fromBeginning: true,
-      metrics: createMetricsRegistry('bus-test', false),
+      metrics,
     });
     open.push(c);
     return c;
@@ -160,9 +161,14 @@ describeKafka('Kafka bus on the real broker', () => {
     await producer.send(topic, 'TransactionEvent', [{ key: after.terminal_serial, value: after }]);
 
     const seen: string[] = [];
-    await consumer(uniqueName('g-dlq'), async (records) => {
-      for (const r of records) seen.push(r.value.event_id);
-    }).start();
+    const metrics = createMetricsRegistry('bus-test', false);
+    await consumer(
+      uniqueName('g-dlq'),
+      async (records) => {
+        for (const r of records) seen.push(r.value.event_id);
+      },
+      metrics,
+    ).start();
     await eventually(() => seen.includes(after.event_id), 'the record after the corrupted ones');
     expect(seen).toContain(before.event_id);
 
@@ -188,6 +194,10 @@ describeKafka('Kafka bus on the real broker', () => {
       [DLQ_HEADERS.code]: ErrorCodes.DECODE,
     });
     expect(dead.find((d) => d.value?.equals(wrongType))?.headers[DLQ_HEADERS.code]).toBe(ErrorCodes.DECODE);
+    const counted = (await metrics.getSingleMetric('pospulse_consumer_records_total')?.get())?.values ?? [];
+    expect(
+      counted.find((v) => v.labels['outcome'] === 'dead_letter' && v.labels['topic'] === topic)?.value,
+    ).toBe(2);
     const logged = logLines
       .map((l) => JSON.parse(l) as Record<string, unknown>)
       .filter((l) => l['code'] === ErrorCodes.DECODE);
