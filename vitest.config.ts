@@ -1,5 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
+// The store runs chDB queries on libuv worker threads; test workers (forked from this process)
+// inherit a pool large enough that a long query cannot starve the others.
+process.env['UV_THREADPOOL_SIZE'] ??= '64';
+
 export default defineConfig({
   test: {
     projects: [

@@ -16,6 +16,8 @@ interface Common<T> {
   key: string;
   doc: string;
   default?: T;
+  /** Holds a secret: an invalid value is not repeated in the error. */
+  secret?: boolean;
 }
 
 function make<T>(
@@ -34,11 +36,30 @@ function make<T>(
         if (opts.default !== undefined) return opts.default;
         throw new ConfigError(opts.key, raw, `${expected} (required)`);
       }
-      const value = convert(raw.trim());
-      if (value === undefined) throw new ConfigError(opts.key, raw, expected);
+      const shown = opts.secret ? '(hidden)' : raw;
+      let value: T | undefined;
+      try {
+        value = convert(raw.trim());
+      } catch (err) {
+        throw new ConfigError(opts.key, shown, `${expected}: ${(err as Error).message}`);
+      }
+      if (value === undefined) throw new ConfigError(opts.key, shown, expected);
       return value;
     },
   };
+}
+
+/**
+ * A variable with its own parser; `convert` returns undefined for a value it refuses, or throws an
+ * Error whose message says what exactly is wrong.
+ */
+export function custom<T>(
+  opts: Common<T>,
+  expected: string,
+  convert: (raw: string) => T | undefined,
+  show?: (v: T) => string,
+): Var<T> {
+  return make(opts, expected, convert, show);
 }
 
 export function str(opts: Common<string> & { pattern?: RegExp }): Var<string> {

@@ -14,6 +14,7 @@ export const ErrorCodes = {
   KAFKA: 'PP_ERR_KAFKA',
   CLICKHOUSE: 'PP_ERR_CLICKHOUSE',
   SHUTDOWN: 'PP_ERR_SHUTDOWN',
+  MIGRATION: 'PP_ERR_MIGRATION',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -137,4 +138,13 @@ export class ShutdownError extends PosPulseError {
 
 export function isPosPulseError(err: unknown): err is PosPulseError {
   return err instanceof PosPulseError;
+}
+
+/**
+ * A schema migration cannot be applied: a malformed or duplicate file name, a template that does not
+ * render, an applied migration whose file changed since, or a failed statement (the store's error is
+ * the `cause`, and `retryable` is its). Apart from the last, it needs a person, not a retry.
+ */
+export class MigrationError extends PosPulseError {
+  static override readonly code = ErrorCodes.MIGRATION;
 }

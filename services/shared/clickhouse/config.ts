@@ -10,6 +10,7 @@ export const clickhouseSpec = {
   }),
   user: str({ key: 'CLICKHOUSE_USER', doc: 'ClickHouse user the service connects as.', default: 'pospulse' }),
   password: str({
+    secret: true,
     key: 'CLICKHOUSE_PASSWORD',
     doc: 'Password of CLICKHOUSE_USER. Required: no anonymous access.',
   }),

@@ -26,6 +26,7 @@ describe('errors', () => {
       new errors.KafkaError('k', { cause }),
       new errors.ClickHouseStoreError('c', { cause }),
       new errors.ShutdownError('closing'),
+      new errors.MigrationError('checksum changed'),
     ];
     expect(samples.map((s) => s.constructor)).toEqual(expect.arrayContaining(classes));
     for (const s of samples) {

@@ -1,20 +1,16 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCodes } from '../../../../../services/shared/errors.ts';
-import { clickhouseCode, Store } from '../../../../../services/shared/clickhouse/store.ts';
-import { chdbClient } from '../../../../support/chdb-client.ts';
+import { clickhouseCode, type Store } from '../../../../../services/shared/clickhouse/store.ts';
+import { openTestStore, type TestStore } from '../../../support/store.ts';
 
-// The store service (next issue) will serve this engine over HTTP; here the client talks to
-// the engine in-process, which is the same ClickHouse and the same client API.
-describe('Store over the real ClickHouse engine (chDB)', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'pospulse-chdb-'));
+describe('Store over HTTP to the real ClickHouse engine', () => {
+  let test: TestStore;
   const table = `tx_${Math.random().toString(36).slice(2, 10)}`;
   let store: Store;
 
   beforeAll(async () => {
-    store = new Store(chdbClient(dir));
+    test = await openTestStore();
+    store = test.store;
     await store.command(
       `CREATE TABLE ${table} (
          event_id UUID, terminal_serial LowCardinality(String), amount_minor Int64,
@@ -25,8 +21,7 @@ describe('Store over the real ClickHouse engine (chDB)', () => {
 
   afterAll(async () => {
     await store.command(`DROP TABLE IF EXISTS ${table}`);
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
+    await test.close();
   });
 
   it('inserts rows as JSONEachRow and reads them back with bound parameters', async () => {
