@@ -19,7 +19,8 @@ const INSERTS = Number(process.env['BENCH_CONCURRENT_INSERTS'] ?? 20);
 const LONG_QUERY = `SELECT count() FROM numbers_mt(1e12) WHERE sipHash64(number) = 1 SETTINGS max_execution_time = ${LONG_SECONDS}, timeout_overflow_mode = 'break'`;
 
 const ms = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e6;
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
+const pct = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
 const fmt = (xs: number[]) => `p50 ${pct(xs, 50).toFixed(1)} ms, max ${Math.max(...xs).toFixed(1)} ms`;
 
 async function timedInserts(insert: (i: number) => Promise<unknown>): Promise<number[]> {
@@ -68,7 +69,11 @@ export async function run(): Promise<Record<string, number>> {
     ]),
   );
   const app = buildStore(
-    { engine, logger: createLogger({ service: 'bench', level: 'silent' }), metrics: createMetricsRegistry('bench', false) },
+    {
+      engine,
+      logger: createLogger({ service: 'bench', level: 'silent' }),
+      metrics: createMetricsRegistry('bench', false),
+    },
     { users, maxQueryBytes: 1 << 24, maxInsertBytes: 1 << 30, maxQueued: 64, queueTimeoutMs: 60_000 },
   );
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
@@ -78,7 +83,10 @@ export async function run(): Promise<Record<string, number>> {
   await svc.command({ query: 'CREATE TABLE t (i UInt32, s String) ENGINE = MergeTree ORDER BY i' });
   const insert = (i: number) => svc.insert({ table: 't', values: [{ i, s: 'x' }], format: 'JSONEachRow' });
   const storeIdle = await timedInserts(insert);
-  const analyst = ana.query({ query: LONG_QUERY.replace(/ SETTINGS .*$/, '') }).then((r) => r.text()).catch(() => undefined);
+  const analyst = ana
+    .query({ query: LONG_QUERY.replace(/ SETTINGS .*$/, '') })
+    .then((r) => r.text())
+    .catch(() => undefined);
   await new Promise((r) => setTimeout(r, 200));
   const storeBusy = await timedInserts(insert);
   await analyst;
