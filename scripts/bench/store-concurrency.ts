@@ -8,9 +8,7 @@ import { join } from 'node:path';
 import { Session } from 'chdb';
 import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import { createLogger } from '../../services/shared/logger.ts';
-import { createMetricsRegistry } from '../../services/shared/metrics.ts';
-import { buildStore } from '../../services/store/app.ts';
-import { Engine } from '../../services/store/engine.ts';
+import { startEmbeddedStore } from '../../services/store/embedded.ts';
 import { parseUsers } from '../../services/store/users.ts';
 
 const LONG_SECONDS = Number(process.env['BENCH_LONG_QUERY_SECONDS'] ?? 6);
@@ -59,24 +57,24 @@ export async function run(): Promise<Record<string, number>> {
 
   // Through the store: analyst (read-only pool) vs service (its own pool).
   const storeDir = mkdtempSync(join(tmpdir(), 'pospulse-bench-conc-store-'));
-  const engine = new Engine(storeDir);
-  engine.open();
-  await engine.ready();
   const users = parseUsers(
     JSON.stringify([
       { name: 'svc', password: 'bench-password', role: 'service' },
       { name: 'ana', password: 'bench-password', role: 'analyst', max_execution_time: LONG_SECONDS * 2 },
     ]),
   );
-  const app = buildStore(
-    {
-      engine,
-      logger: createLogger({ service: 'bench', level: 'silent' }),
-      metrics: createMetricsRegistry('bench', false),
-    },
-    { users, maxQueryBytes: 1 << 24, maxInsertBytes: 1 << 30, maxQueued: 64, queueTimeoutMs: 60_000 },
-  );
-  const url = await app.listen({ host: '127.0.0.1', port: 0 });
+  const store = await startEmbeddedStore({
+    host: '127.0.0.1',
+    port: 0,
+    dataDir: storeDir,
+    users,
+    logger: createLogger({ service: 'bench', level: 'silent' }),
+    maxQueryBytes: 1 << 24,
+    maxInsertBytes: 1 << 30,
+    maxQueued: 64,
+    queueTimeoutMs: 60_000,
+  });
+  const url = store.url;
   const opts = { url, password: 'bench-password', log: { level: ClickHouseLogLevel.OFF } };
   const svc = createClient({ ...opts, username: 'svc' });
   const ana = createClient({ ...opts, username: 'ana' });
@@ -92,8 +90,7 @@ export async function run(): Promise<Record<string, number>> {
   await analyst;
   await svc.close();
   await ana.close();
-  await app.close();
-  await engine.close();
+  await store.close();
   rmSync(storeDir, { recursive: true, force: true });
 
   const lines = [

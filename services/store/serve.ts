@@ -1,10 +1,8 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createLogger, parseLoggingConfig } from '../shared/logger.ts';
-import { createMetricsRegistry } from '../shared/metrics.ts';
-import { buildStore } from './app.ts';
 import { parseStoreConfig } from './config.ts';
-import { Engine } from './engine.ts';
+import { startEmbeddedStore } from './embedded.ts';
 
 const logger = createLogger({ service: 'store', ...parseLoggingConfig(process.env) });
 let config;
@@ -17,22 +15,9 @@ try {
 
 const dataDir = resolve(config.dataDir);
 mkdirSync(dataDir, { recursive: true });
-const engine = new Engine(dataDir);
-engine.open();
-if (!(await engine.ready())) {
-  logger.fatal({ dataDir }, 'the ClickHouse engine did not open its data directory');
-  process.exit(1);
-}
-
-const app = buildStore({ engine, logger, metrics: createMetricsRegistry('store') }, config);
-await app.listen({ host: config.host, port: config.port });
+const store = await startEmbeddedStore({ ...config, dataDir, logger });
 logger.info(
-  {
-    url: `http://${config.host}:${config.port}`,
-    dataDir,
-    engine: engine.version,
-    users: config.users.length,
-  },
+  { url: store.url, dataDir, engine: store.engine.version, users: config.users.length },
   'store listening',
 );
 
@@ -41,9 +26,7 @@ async function stop(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
   logger.info({ signal }, 'store stopping: finishing queries in flight');
-  // Stop accepting, let running requests finish, then release the data directory.
-  await app.close();
-  await engine.close();
+  await store.close();
   logger.info('store stopped');
   process.exit(0);
 }

@@ -4,9 +4,7 @@ import { join } from 'node:path';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { Store } from '../../../services/shared/clickhouse/store.ts';
 import { createLogger } from '../../../services/shared/logger.ts';
-import { createMetricsRegistry } from '../../../services/shared/metrics.ts';
-import { buildStore } from '../../../services/store/app.ts';
-import { Engine } from '../../../services/store/engine.ts';
+import { startEmbeddedStore } from '../../../services/store/embedded.ts';
 import { parseUsers } from '../../../services/store/users.ts';
 
 export type Who = 'service' | 'analyst';
@@ -38,9 +36,6 @@ export interface StoreServerOptions {
  */
 export async function startStoreServer(options: StoreServerOptions = {}): Promise<RunningStore> {
   const dataDir = mkdtempSync(join(tmpdir(), 'pospulse-store-test-'));
-  const engine = new Engine(dataDir);
-  engine.open();
-  await engine.ready();
   const users = parseUsers(
     options.users ??
       JSON.stringify([
@@ -54,21 +49,18 @@ export async function startStoreServer(options: StoreServerOptions = {}): Promis
         },
       ]),
   );
-  const app = buildStore(
-    {
-      engine,
-      logger: createLogger({ service: 'store-test', level: 'silent' }),
-      metrics: createMetricsRegistry('store', false),
-    },
-    {
-      users,
-      maxQueryBytes: 16 * 1024 * 1024,
-      maxInsertBytes: 1024 ** 3,
-      maxQueued: options.maxQueued ?? 64,
-      queueTimeoutMs: options.queueTimeoutMs ?? 30_000,
-    },
-  );
-  const address = await app.listen({ host: '127.0.0.1', port: 0 });
+  const server = await startEmbeddedStore({
+    host: '127.0.0.1',
+    port: 0,
+    dataDir,
+    users,
+    logger: createLogger({ service: 'store-test', level: 'silent' }),
+    maxQueryBytes: 16 * 1024 * 1024,
+    maxInsertBytes: 1024 ** 3,
+    maxQueued: options.maxQueued ?? 64,
+    queueTimeoutMs: options.queueTimeoutMs ?? 30_000,
+  });
+  const address = server.url;
   const clients: ClickHouseClient[] = [];
   const client = (who: Who = 'service', extra: Parameters<typeof createClient>[0] = {}) => {
     // The client logs every failed query at ERROR; tests provoke many on purpose.
@@ -89,8 +81,7 @@ export async function startStoreServer(options: StoreServerOptions = {}): Promis
     store: (who: Who = 'service') => new Store(client(who)),
     async close() {
       for (const c of clients) await c.close();
-      await app.close();
-      await engine.close();
+      await server.close();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
