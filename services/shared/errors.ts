@@ -15,6 +15,7 @@ export const ErrorCodes = {
   CLICKHOUSE: 'PP_ERR_CLICKHOUSE',
   SHUTDOWN: 'PP_ERR_SHUTDOWN',
   MIGRATION: 'PP_ERR_MIGRATION',
+  ISO8583: 'PP_ERR_ISO8583',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -147,4 +148,56 @@ export function isPosPulseError(err: unknown): err is PosPulseError {
  */
 export class MigrationError extends PosPulseError {
   static override readonly code = ErrorCodes.MIGRATION;
+}
+
+/**
+ * Why an ISO 8583 frame or message was refused. The first group is about one message (the
+ * connection goes on); `BAD_FRAME_LENGTH` and `TRUNCATED_FRAME` mean the byte stream itself can no
+ * longer be split into frames, so the connection must be closed.
+ */
+export type Iso8583ErrorReason =
+  | 'BAD_MTI'
+  | 'BAD_BITMAP'
+  | 'UNKNOWN_FIELD'
+  | 'TRUNCATED'
+  | 'BAD_LENGTH_PREFIX'
+  | 'LENGTH_OVER_MAX'
+  | 'BAD_LENGTH'
+  | 'BAD_CHARACTER'
+  | 'BAD_VALUE'
+  | 'TRAILING_BYTES'
+  | 'MISSING_FIELD'
+  | 'UNKNOWN_CURRENCY'
+  | 'UNSUPPORTED_MTI'
+  | 'MISMATCHED_RESPONSE'
+  | 'BAD_FRAME_LENGTH'
+  | 'TRUNCATED_FRAME';
+
+const ISO8583_STREAM_REASONS: ReadonlySet<Iso8583ErrorReason> = new Set([
+  'BAD_FRAME_LENGTH',
+  'TRUNCATED_FRAME',
+]);
+
+/**
+ * An ISO 8583 frame or message that cannot be read, written or mapped. `reason` is stable (metrics
+ * label it), `field` names the data element when there is one. `closeConnection` is true when the
+ * framing is broken and no later byte on the stream can be trusted. The message never quotes card
+ * data (it names the field and byte offset instead), so it is safe to log.
+ */
+export class Iso8583Error extends PosPulseError {
+  static override readonly code = ErrorCodes.ISO8583;
+  readonly closeConnection: boolean;
+  constructor(
+    readonly reason: Iso8583ErrorReason,
+    detail: string,
+    readonly field?: number,
+    readonly offset?: number,
+    options: PosPulseErrorOptions = {},
+  ) {
+    super(
+      `ISO 8583 ${reason}${field === undefined ? '' : ` in field ${field}`}${offset === undefined ? '' : ` at byte ${offset}`}: ${detail}`,
+      options,
+    );
+    this.closeConnection = ISO8583_STREAM_REASONS.has(reason);
+  }
 }

@@ -27,6 +27,7 @@ describe('errors', () => {
       new errors.ClickHouseStoreError('c', { cause }),
       new errors.ShutdownError('closing'),
       new errors.MigrationError('checksum changed'),
+      new errors.Iso8583Error('TRUNCATED', 'field ends past the message', 2, 17),
     ];
     expect(samples.map((s) => s.constructor)).toEqual(expect.arrayContaining(classes));
     for (const s of samples) {
