@@ -37,6 +37,8 @@ export interface Lease {
   database: string;
   /** Set when the session's state can no longer be trusted; it is closed instead of reused. */
   retire: boolean;
+  /** Settings this session carries beyond its profile (from earlier requests' URL parameters). */
+  applied: Map<string, string>;
   /** Give the session back; `broken` closes it instead (its state is unknown). */
   release(broken?: boolean): void;
 }
@@ -116,6 +118,7 @@ export class SessionPool {
       session,
       database: 'default',
       retire: false,
+      applied: new Map(),
       release: (broken = false) => this.release(lease, broken || lease.retire),
     };
     return lease;

@@ -317,24 +317,37 @@ export class HttpInterface {
     };
   }
 
-  /** Puts the session in the request's database and settings; returns how to undo the settings. */
+  /**
+   * Puts the session in the request's database and settings. A session keeps the settings of its
+   * last request, so only the differences are sent — one SET, often none at all (services send
+   * the same settings every time). SET k = DEFAULT would go back to the engine default, not to
+   * the session's profile value, so a setting leaving is reset to the profile's value.
+   */
   private async prepare(
     lease: Lease,
     pool: SessionPool,
     request: Request,
-    extra: [string, string][] = [],
-  ): Promise<string[]> {
+    extra: [string, string][],
+  ): Promise<void> {
     if (lease.database !== request.database) {
       await lease.session.queryAsync(`USE ${quoteIdent(request.database)}`);
       lease.database = request.database;
     }
-    const all = [...request.settings, ...extra];
-    if (all.length === 0) return [];
-    await lease.session.queryAsync(`SET ${all.map(([k, v]) => `${k} = ${quoteString(v)}`).join(', ')}`);
-    // SET k = DEFAULT goes back to the engine default, not to the session's own profile value.
-    return all.map(([k]) =>
-      k in pool.settings ? `${k} = ${quoteString(pool.settings[k]!)}` : `${k} = DEFAULT`,
-    );
+    const desired = new Map([...request.settings, ...extra]);
+    const changes: string[] = [];
+    for (const [k, v] of desired) if (lease.applied.get(k) !== v) changes.push(`${k} = ${quoteString(v)}`);
+    for (const k of lease.applied.keys())
+      if (!desired.has(k))
+        changes.push(k in pool.settings ? `${k} = ${quoteString(pool.settings[k]!)}` : `${k} = DEFAULT`);
+    if (changes.length === 0) return;
+    try {
+      await lease.session.queryAsync(`SET ${changes.join(', ')}`);
+    } catch (err) {
+      // What the session now carries is unknown: start the next request on a fresh one.
+      lease.retire = true;
+      throw err;
+    }
+    lease.applied = desired;
   }
 
   private async withLease<T>(
@@ -344,18 +357,11 @@ export class HttpInterface {
     fn: (lease: Lease) => Promise<T>,
   ): Promise<T> {
     const lease = await pool.acquire();
-    let broken = false;
     try {
-      const undo = await this.prepare(lease, pool, request, extra);
-      try {
-        return await fn(lease);
-      } finally {
-        if (undo.length > 0)
-          await lease.session.queryAsync(`SET ${undo.join(', ')}`).catch(() => (broken = true));
-      }
+      await this.prepare(lease, pool, request, extra);
+      return await fn(lease);
     } finally {
-      // A failed query leaves the session usable; only a failed settings restore retires it.
-      lease.release(broken);
+      lease.release();
     }
   }
 
@@ -368,6 +374,9 @@ export class HttpInterface {
   ): Promise<void> {
     const format = shape.format ?? request.defaultFormat;
     await this.withLease(pool, request, [], async (lease) => {
+      // Over HTTP a SET or USE statement lasts one request (no sessions); on a pooled engine
+      // session it would outlive it, so that session is not reused.
+      if (shape.kind === 'SET' || shape.kind === 'USE') lease.retire = true;
       if (shape.streamable && !request.waitEnd) return this.stream(res, request, lease, sql, format);
       const r = request.bind
         ? await lease.session.queryBindAsync(sql, bindValues(sql, request.bind), {
@@ -448,8 +457,13 @@ export class HttpInterface {
         const raw = next.value.raw();
         if (!out.write(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength)))
           await new Promise<void>((r) => {
-            out.once('drain', r);
-            res.once('close', r);
+            const done = () => {
+              out.off('drain', done);
+              res.off('close', done);
+              r();
+            };
+            out.once('drain', done);
+            res.once('close', done);
           });
         next = await it.next();
       }

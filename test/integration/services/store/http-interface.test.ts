@@ -301,6 +301,12 @@ describe('store: the ClickHouse HTTP interface over the embedded engine', () => 
     const before = await get();
     expect(await get({ max_block_size: 1234 })).toBe('1234');
     expect(await get()).toBe(before);
+    expect(await get({ max_block_size: 999 })).toBe('999');
+    expect(await get({ max_block_size: 999 })).toBe('999');
+    expect(await get()).toBe(before);
+    // A SET statement lasts its own request, as on a ClickHouse server without sessions.
+    await svc.command({ query: 'SET max_block_size = 77' });
+    for (let i = 0; i < 6; i++) expect(await get()).toBe(before);
     const unknown = await chError(
       svc.query({ query: 'SELECT 1', clickhouse_settings: { no_such_setting_xyz: 1 } as never }),
     );
