@@ -3,7 +3,7 @@ import type { Logger } from '../shared/logger.ts';
 import { counter, histogram, gauge, type Registry } from '../shared/metrics.ts';
 import type { Engine } from './engine.ts';
 import { HttpInterface } from './http-interface.ts';
-import { authenticate } from './users.ts';
+import { authenticate, basicCredentials } from './users.ts';
 import type { StoreConfig } from './config.ts';
 
 export interface StoreDeps {
@@ -91,15 +91,8 @@ export function buildStore(
     return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', engine: engine.version });
   });
   app.get('/metrics', async (request, reply) => {
-    const header = request.headers.authorization ?? '';
-    const decoded = header.startsWith('Basic ')
-      ? Buffer.from(header.slice(6), 'base64').toString('utf8')
-      : '';
-    const colon = decoded.indexOf(':');
-    const user =
-      colon > 0
-        ? authenticate(config.users, { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) })
-        : undefined;
+    const creds = basicCredentials(request.headers.authorization);
+    const user = creds ? authenticate(config.users, creds) : undefined;
     if (!user)
       return reply
         .code(401)

@@ -162,6 +162,7 @@ export class SessionPool {
 export class Engine {
   private readonly pools = new Map<string, SessionPool>();
   private admin: Session | undefined;
+  private engineVersion = 'unknown';
 
   constructor(readonly path: string) {}
 
@@ -171,10 +172,10 @@ export class Engine {
     });
   }
 
+  /** The engine's version, known once `ready()` has answered (error bodies carry it). */
   get version(): string {
     return this.engineVersion;
   }
-  private engineVersion = 'unknown';
 
   async ready(): Promise<boolean> {
     if (!this.admin) return false;

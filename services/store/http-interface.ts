@@ -19,7 +19,7 @@ import { CH, ClickHouseHttpError, errorBody, fromEngineError, httpStatusFor } fr
 import { SessionPool, type Engine, type Lease } from './engine.ts';
 import { bindValues } from './query-params.ts';
 import { scanSql, type SqlShape } from './sql-scan.ts';
-import { authenticate, type Credentials, type StoreUser } from './users.ts';
+import { authenticate, basicCredentials, type Credentials, type StoreUser } from './users.ts';
 
 /** URL parameters the HTTP layer consumes; every other one is an engine setting. */
 const HTTP_PARAMS = new Set([
@@ -110,12 +110,8 @@ function credentials(req: IncomingMessage, params: URLSearchParams): Credentials
     const key = req.headers['x-clickhouse-key'];
     return { user: header, password: typeof key === 'string' ? key : '' };
   }
-  const auth = req.headers.authorization;
-  if (auth?.startsWith('Basic ')) {
-    const decoded = Buffer.from(auth.slice(6), 'base64').toString('utf8');
-    const colon = decoded.indexOf(':');
-    if (colon > 0) return { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
-  }
+  const basic = basicCredentials(req.headers.authorization);
+  if (basic) return basic;
   const user = params.get('user');
   if (user !== null) return { user, password: params.get('password') ?? '' };
   return undefined;

@@ -135,3 +135,11 @@ export function authenticate(users: readonly StoreUser[], creds: Credentials): S
   }
   return found;
 }
+
+/** User and password from an `Authorization: Basic …` header, if it holds one. */
+export function basicCredentials(header: string | undefined): Credentials | undefined {
+  if (!header?.startsWith('Basic ')) return undefined;
+  const decoded = Buffer.from(header.slice(6), 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon > 0 ? { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) } : undefined;
+}

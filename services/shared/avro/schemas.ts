@@ -1,5 +1,6 @@
+import { packageRoot } from '../package-root.ts';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Type } from 'avsc';
 import { parsingCanonicalForm } from './canonical-form.ts';
@@ -54,13 +55,9 @@ export class SchemaCatalogError extends Error {
  * directory holding a package.json: works from services/ (tsx) and from dist/services/ (tsc).
  */
 export function findSchemasDir(from: string = fileURLToPath(import.meta.url)): string {
-  let dir = dirname(resolve(from));
-  for (;;) {
-    if (existsSync(join(dir, 'package.json'))) return join(dir, 'schemas');
-    const parent = dirname(dir);
-    if (parent === dir) throw new SchemaCatalogError(`no package.json above ${from}; pass the schemas dir`);
-    dir = parent;
-  }
+  const root = packageRoot(from);
+  if (root === undefined) throw new SchemaCatalogError(`no package.json above ${from}; pass the schemas dir`);
+  return join(root, 'schemas');
 }
 
 function fullNameOf(json: unknown, file: string): string {

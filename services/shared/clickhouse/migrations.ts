@@ -1,6 +1,7 @@
+import { packageRoot } from '../package-root.ts';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MigrationError, PosPulseError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
@@ -89,13 +90,9 @@ export function checksum(text: string): string {
  * directory holding a package.json: works from services/ (tsx) and from dist/services/ (tsc).
  */
 export function findMigrationsDir(from: string = fileURLToPath(import.meta.url)): string {
-  let dir = dirname(resolve(from));
-  for (;;) {
-    if (existsSync(join(dir, 'package.json'))) return join(dir, 'infra', 'clickhouse', 'migrations');
-    const parent = dirname(dir);
-    if (parent === dir) throw new MigrationError(`no package.json above ${from}; pass the migrations dir`);
-    dir = parent;
-  }
+  const root = packageRoot(from);
+  if (root === undefined) throw new MigrationError(`no package.json above ${from}; pass the migrations dir`);
+  return join(root, 'infra', 'clickhouse', 'migrations');
 }
 
 /** Every `.sql` file of `dir` as a migration, in version order. Other files are ignored. */

@@ -235,6 +235,15 @@ describe('store: the ClickHouse HTTP interface over the embedded engine', () => 
     expect(slow.code).toBe('159'); // TIMEOUT_EXCEEDED
   });
 
+  it('serves Prometheus metrics only to a store user', async () => {
+    expect((await raw(srv.url, '/metrics')).status).toBe(401);
+    const wrong = `Basic ${Buffer.from(`${TEST_USERS.service.username}:nope`).toString('base64')}`;
+    expect((await raw(srv.url, '/metrics', { headers: { authorization: wrong } })).status).toBe(401);
+    const ok = await raw(srv.url, '/metrics', { headers: { authorization: basic('analyst') } });
+    expect(ok.status).toBe(200);
+    expect(ok.body.toString()).toContain('pospulse_store_queries_total');
+  });
+
   it('refuses anonymous and wrong-password requests', async () => {
     const anonymous = await raw(srv.url, '/?query=SELECT+1');
     expect(anonymous.status).toBe(401);
