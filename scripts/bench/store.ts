@@ -12,6 +12,7 @@ import { createLogger } from '../../services/shared/logger.ts';
 import { startEmbeddedStore } from '../../services/store/embedded.ts';
 import { profileSettings } from '../../services/store/engine.ts';
 import { parseUsers } from '../../services/store/users.ts';
+import { envInt } from './_env.ts';
 
 /*
  * The store over HTTP (@clickhouse/client -> fastify -> HttpInterface -> chDB) against chDB called
@@ -28,14 +29,6 @@ import { parseUsers } from '../../services/store/users.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Configuration
-
-function envInt(name: string, dflt: number, min = 1): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw.trim() === '') return dflt;
-  const v = Number(raw.replace(/_/g, ''));
-  if (!Number.isInteger(v) || v < min) throw new Error(`${name} must be an integer >= ${min}, got ${raw}`);
-  return v;
-}
 
 function envList(name: string, dflt: number[]): number[] {
   const raw = process.env[name];

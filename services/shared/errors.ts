@@ -16,6 +16,7 @@ export const ErrorCodes = {
   SHUTDOWN: 'PP_ERR_SHUTDOWN',
   MIGRATION: 'PP_ERR_MIGRATION',
   ISO8583: 'PP_ERR_ISO8583',
+  OVERLOADED: 'PP_ERR_OVERLOADED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -135,6 +136,23 @@ export class ClickHouseStoreError extends PosPulseError {
 /** An operation was refused because the component is shutting down. */
 export class ShutdownError extends PosPulseError {
   static override readonly code = ErrorCodes.SHUTDOWN;
+}
+
+/**
+ * Work refused because a bounded resource is full or a deadline passed (a gateway's publish queue
+ * while Kafka is slow or down). Always retryable: the same input can succeed later; `retryAfterMs`
+ * is the caller's hint for when.
+ */
+export class OverloadError extends PosPulseError {
+  static override readonly code = ErrorCodes.OVERLOADED;
+  constructor(
+    readonly reason: 'queue_full' | 'timeout',
+    message: string,
+    readonly retryAfterMs: number,
+    options: PosPulseErrorOptions = {},
+  ) {
+    super(message, { ...options, retryable: true });
+  }
 }
 
 export function isPosPulseError(err: unknown): err is PosPulseError {

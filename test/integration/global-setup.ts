@@ -8,14 +8,13 @@
  * - The broker cannot be started: under CI (`CI=true`) setup throws and the run fails; elsewhere it
  *   provides null, prints one warning line, and Kafka suites skip (see support/kafka.ts).
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { rmSync } from 'node:fs';
-import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
+import { freePorts, kafkaDir, runKafkaScript } from './support/broker.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -24,46 +23,8 @@ declare module 'vitest' {
   }
 }
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const kafkaDir = path.join(repoRoot, 'infra/kafka');
 const isCI = process.env.CI === 'true' || process.env.CI === '1';
-
-/** Runs a bash script; resolves with its combined output, rejects with an Error carrying that output. */
-function runScript(script: string, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      'bash',
-      [path.join(kafkaDir, script)],
-      { cwd: repoRoot, env, timeout: timeoutMs, maxBuffer: 4 * 1024 * 1024 },
-      (err, stdout, stderr) => {
-        const output = `${stdout}${stderr}`.trim();
-        if (!err) return resolve(output);
-        const why = err.killed ? `timed out after ${timeoutMs / 1000} s` : `exit code ${String(err.code)}`;
-        const lastLine = output.split('\n').at(-1) ?? '';
-        // First line: the script's own last word (its error), then everything it printed.
-        reject(new Error(`${script} failed (${why}): ${lastLine}\n${output}`));
-      },
-    );
-  });
-}
-
-/** `count` distinct free TCP ports on 127.0.0.1 (held open together so they differ, then released). */
-async function freePorts(count: number): Promise<number[]> {
-  const servers: Server[] = [];
-  try {
-    for (let i = 0; i < count; i++) {
-      const server = createServer();
-      servers.push(server);
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(0, '127.0.0.1', resolve);
-      });
-    }
-    return servers.map((s) => (s.address() as AddressInfo).port);
-  } finally {
-    await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
-  }
-}
+const runScript = runKafkaScript;
 
 function note(message: string): void {
   process.stderr.write(`[integration] ${message}\n`);

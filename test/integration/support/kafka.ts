@@ -8,6 +8,7 @@
  * a missing broker can never turn a CI run green.
  */
 import { randomBytes } from 'node:crypto';
+import type { Kafka } from 'kafkajs';
 import { describe, inject } from 'vitest';
 
 /** Same rule as global-setup.ts: `CI=true` (or `CI=1`) means Kafka is mandatory. */
@@ -42,4 +43,69 @@ export const describeKafka = describe.skipIf(!hasKafka && !isCI);
  */
 export function uniqueName(prefix: string): string {
   return `${prefix}-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+}
+
+export interface RawRecord {
+  partition: number;
+  offset: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: Record<string, Buffer | string | (Buffer | string)[] | undefined>;
+}
+
+/**
+ * Every record of `topic` up to its current end, as raw bytes: for assertions on exactly what is
+ * on the broker (e.g. searching for card numbers), not on what a decoder makes of it.
+ */
+export async function readTopic(kafka: Kafka, topic: string, timeoutMs = 30_000): Promise<RawRecord[]> {
+  const admin = kafka.admin();
+  await admin.connect();
+  const ends = new Map<number, bigint>();
+  try {
+    for (const p of await admin.fetchTopicOffsets(topic)) ends.set(p.partition, BigInt(p.high));
+  } finally {
+    await admin.disconnect();
+  }
+  const remaining = new Set([...ends].filter(([, high]) => high > 0n).map(([p]) => p));
+  const records: RawRecord[] = [];
+  if (remaining.size === 0) return records;
+  const consumer = kafka.consumer({ groupId: uniqueName('read-topic'), maxWaitTimeInMs: 200 });
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `readTopic ${topic}: partitions ${[...remaining].join(',')} not read within ${timeoutMs} ms`,
+            ),
+          ),
+        timeoutMs,
+      );
+      consumer
+        .run({
+          autoCommit: false,
+          eachMessage: async ({ partition, message }) => {
+            const high = ends.get(partition) ?? 0n;
+            if (BigInt(message.offset) < high)
+              records.push({
+                partition,
+                offset: message.offset,
+                key: message.key,
+                value: message.value,
+                headers: message.headers ?? {},
+              });
+            if (BigInt(message.offset) + 1n >= high && remaining.delete(partition) && remaining.size === 0) {
+              clearTimeout(timer);
+              resolve();
+            }
+          },
+        })
+        .catch(reject);
+    });
+  } finally {
+    await consumer.disconnect();
+  }
+  return records;
 }

@@ -28,6 +28,7 @@ describe('errors', () => {
       new errors.ShutdownError('closing'),
       new errors.MigrationError('checksum changed'),
       new errors.Iso8583Error('TRUNCATED', 'field ends past the message', 2, 17),
+      new errors.OverloadError('queue_full', 'queue full', 1000),
     ];
     expect(samples.map((s) => s.constructor)).toEqual(expect.arrayContaining(classes));
     for (const s of samples) {
