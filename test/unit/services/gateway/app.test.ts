@@ -12,6 +12,7 @@ import { heartbeatInput, transactionInput } from '../../../support/gateway-input
 const acme = generateKey('acme');
 const ops = generateKey('ops');
 const slow = generateKey('slow');
+const scoped = generateKey('scoped');
 
 /** Records what would go to Kafka; `fail` makes it refuse like a full queue. */
 class RecordingSink implements EventSink {
@@ -45,6 +46,7 @@ function build(over: Partial<Parameters<typeof buildGateway>[1]> = {}) {
           { id: 'acme', key_sha256: acme.sha256, merchants: ['*'] },
           { id: 'ops', key_sha256: ops.sha256, metrics: true },
           { id: 'slow', key_sha256: slow.sha256, merchants: ['*'], rate_per_second: 1 },
+          { id: 'scoped', key_sha256: scoped.sha256, merchants: ['M-OWN'], terminals: ['T-LENT'] },
         ]),
       ),
       gatewayId: 'gw-unit',
@@ -119,6 +121,28 @@ describe('gateway HTTP app', () => {
     expect(res.statusCode).toBe(401);
     expect(res.json()).toMatchObject({ error: { code: 'unauthorized' } });
     expect(sink.published).toHaveLength(0);
+  });
+
+  it('rejects, per event, events outside the key scope and publishes the others', async () => {
+    const { app, sink } = build();
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/transactions',
+      headers: { authorization: `Bearer ${scoped.secret}`, 'content-type': 'application/json' },
+      payload: JSON.stringify([
+        transactionInput(1, { merchant_id: 'M-OWN' }),
+        transactionInput(2, { merchant_id: 'M-OTHER' }),
+        transactionInput(3, { merchant_id: 'M-OTHER', terminal_serial: 'T-LENT' }),
+      ]),
+    });
+    expect(res.statusCode).toBe(200);
+    expect(res.json().results.map((r: { code?: string; status: string }) => r.code ?? r.status)).toEqual([
+      'accepted',
+      'out_of_scope',
+      'accepted',
+    ]);
+    expect(res.json().results[1]).toMatchObject({ path: '/merchant_id' });
+    expect(sink.published.map((p) => p.value.merchant_id)).toEqual(['M-OWN', 'M-OTHER']);
   });
 
   it('refuses events from a metrics-only key with 403', async () => {
