@@ -92,10 +92,26 @@ export class Store {
     }
   }
 
-  async insert<T extends object>(table: string, rows: readonly T[]): Promise<void> {
+  /**
+   * Inserts rows as JSONEachRow. `dedupToken` (insert_deduplication_token) makes a retried insert
+   * of the same rows a no-op on tables with a deduplication window, so a batch written again after
+   * a crash between the insert and the Kafka commit is not stored twice.
+   */
+  async insert<T extends object>(
+    table: string,
+    rows: readonly T[],
+    options: { dedupToken?: string } = {},
+  ): Promise<void> {
     if (rows.length === 0) return;
     try {
-      await this.client.insert({ table, values: rows as T[], format: 'JSONEachRow' });
+      await this.client.insert({
+        table,
+        values: rows as T[],
+        format: 'JSONEachRow',
+        ...(options.dedupToken === undefined
+          ? {}
+          : { clickhouse_settings: { insert_deduplication_token: options.dedupToken } }),
+      });
     } catch (err) {
       throw wrap(`insert into ${table}`, err);
     }

@@ -45,6 +45,13 @@ export interface EventConsumerOptions {
    * so this bounds shutdown time too (kafkajs defaults to 5 s).
    */
   maxWaitTimeMs?: number;
+  /**
+   * Bytes a fetch waits for (up to `maxWaitTimeMs`) before the broker answers: with both set,
+   * batches are "this many bytes or this much time", whichever comes first.
+   */
+  minBytes?: number;
+  /** Called with the partitions this member owns after each (re)balance. */
+  onAssignment?: (assigned: { topic: string; partitions: number[] }[]) => void;
 }
 
 /**
@@ -73,7 +80,16 @@ export class EventConsumer {
       sessionTimeout: options.sessionTimeoutMs ?? 30_000,
       maxBytesPerPartition: options.maxBytesPerPartition ?? 4 * 1024 * 1024,
       maxWaitTimeInMs: options.maxWaitTimeMs ?? 500,
+      minBytes: options.minBytes ?? 1,
     });
+    if (options.onAssignment) {
+      const notify = options.onAssignment;
+      this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
+        notify(
+          Object.entries(e.payload.memberAssignment).map(([topic, partitions]) => ({ topic, partitions })),
+        );
+      });
+    }
     const registry = options.metrics;
     this.records = registry
       ? counter(registry, 'pospulse_consumer_records_total', 'Records consumed, by outcome.', [
