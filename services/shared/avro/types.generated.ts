@@ -2,7 +2,13 @@
 // change the schema and run `npm run schemas:types`.
 
 /** Every record schema in schemas/, by record name (= file name). */
-export const SCHEMA_NAMES = ['Alert', 'KpiUpdate', 'TerminalHeartbeat', 'TransactionEvent'] as const;
+export const SCHEMA_NAMES = [
+  'Alert',
+  'KpiUpdate',
+  'TerminalHeartbeat',
+  'TerminalStatus',
+  'TransactionEvent',
+] as const;
 
 export type SchemaName = (typeof SCHEMA_NAMES)[number];
 
@@ -249,6 +255,124 @@ export interface TerminalHeartbeat {
 }
 
 /**
+ * Overall state of a terminal as decided by the processor (rules in docs/TERMINAL_STATUS.md).
+ * Readers map unknown symbols to UNKNOWN.
+ */
+export type TerminalState = 'ONLINE' | 'DEGRADED' | 'OFFLINE' | 'UNKNOWN';
+
+/**
+ * Complete status snapshot of one POS terminal, published by the stream processor each time the
+ * terminal's status, its set of reasons or its placement (merchant, region, acquirer, first known
+ * position) changes. Keyed by terminal serial on the compacted topic terminal-status: the record
+ * with the highest `version` per terminal is its current status, so a reader rebuilds the whole
+ * fleet from the topic alone.
+ */
+export interface TerminalStatus {
+  /** Serial number of the terminal; also the Kafka key of the record. */
+  terminal_serial: string;
+  /**
+   * Id of the merchant the terminal is registered to, from the newest transaction or heartbeat that
+   * named one; null while only heartbeats without a merchant were seen.
+   */
+  merchant_id: string | null;
+  /** Merchant's display name from the newest transaction; null before the first transaction. */
+  merchant_name: string | null;
+  /** Region of the terminal from the newest transaction; null before the first transaction. */
+  region: string | null;
+  /** Acquirer of the newest transaction; null before the first transaction. */
+  acquirer_id: string | null;
+  /**
+   * Latitude (decimal degrees, WGS 84) from the newest transaction that carried a position; null if
+   * none did.
+   */
+  latitude: number | null;
+  /**
+   * Longitude (decimal degrees, WGS 84) from the newest transaction that carried a position; null if
+   * none did.
+   */
+  longitude: number | null;
+  /**
+   * ONLINE: seen recently and no reason applies. DEGRADED: seen recently but at least one reason
+   * applies. OFFLINE: neither a heartbeat nor a transaction for the configured time.
+   */
+  status: TerminalState;
+  /**
+   * Stable codes of the rules that hold, in a fixed order (low_battery, paper_out, paper_low,
+   * high_decline_rate, high_timeout_rate, offline_queue_growing, reports_offline, silent); empty
+   * when ONLINE, exactly ["silent"] when OFFLINE. Readers must tolerate codes they do not know.
+   */
+  reasons: string[];
+  /**
+   * When the current status began (ms since the epoch, gateway/processor clock); unchanged while
+   * only the reasons change.
+   * Logical type timestamp-millis: milliseconds since the Unix epoch (UTC).
+   */
+  since: number;
+  /**
+   * Latest gateway_received_time of any heartbeat or transaction of the terminal (ms since the
+   * epoch, gateway clock): what silence (OFFLINE) is measured from.
+   * Logical type timestamp-millis: milliseconds since the Unix epoch (UTC).
+   */
+  last_seen_time: number;
+  /**
+   * event_time of the newest heartbeat (terminal clock); null before the first heartbeat.
+   * Logical type timestamp-millis: milliseconds since the Unix epoch (UTC).
+   */
+  last_heartbeat_time: number | null;
+  /**
+   * request_time of the newest transaction (terminal clock); null before the first transaction.
+   * Logical type timestamp-millis: milliseconds since the Unix epoch (UTC).
+   */
+  last_transaction_time: number | null;
+  /**
+   * The `online` flag of the newest heartbeat (false: the terminal cannot reach its host and queues
+   * offline); null before the first heartbeat.
+   */
+  reported_online: boolean | null;
+  /**
+   * Battery charge in percent from the newest heartbeat; null for mains-powered terminals or before
+   * the first heartbeat.
+   */
+  battery_pct: number | null;
+  /** Paper state from the newest heartbeat; UNKNOWN before the first heartbeat. */
+  paper_state: PaperState;
+  /**
+   * Radio signal strength in dBm from the newest heartbeat; null on wired connections or before the
+   * first heartbeat.
+   */
+  signal_strength_dbm: number | null;
+  /** Network link from the newest heartbeat; UNKNOWN before the first heartbeat. */
+  connection_type: ConnectionType;
+  /**
+   * Transactions queued on the terminal per the newest heartbeat; null before the first heartbeat.
+   */
+  offline_queue_length: number | null;
+  /** Firmware (OS) version from the newest heartbeat; null before the first heartbeat. */
+  firmware_version: string | null;
+  /** Payment application version from the newest heartbeat; null before the first heartbeat. */
+  app_version: string | null;
+  /**
+   * Number of transactions in the recent window the decline and timeout rules looked at (the last N
+   * within the configured time).
+   */
+  recent_tx_count: number;
+  /** Share of DECLINED among those transactions, in [0, 1]; null when recent_tx_count is 0. */
+  recent_decline_share: number | null;
+  /** Share of TIMEOUT among those transactions, in [0, 1]; null when recent_tx_count is 0. */
+  recent_timeout_share: number | null;
+  /**
+   * Strictly increasing per terminal across records (never below updated_time, so it keeps
+   * increasing across a processor restart); the highest version is the current status.
+   */
+  version: number;
+  /**
+   * When the processor produced this record (ms since the epoch, processor clock).
+   * Logical type timestamp-millis: milliseconds since the Unix epoch (UTC).
+   */
+  updated_time: number;
+}
+
+/**
  * Kind of operation the terminal requested.
  * Readers map unknown symbols to UNKNOWN.
  */
@@ -395,6 +519,7 @@ export interface RecordTypes {
   Alert: Alert;
   KpiUpdate: KpiUpdate;
   TerminalHeartbeat: TerminalHeartbeat;
+  TerminalStatus: TerminalStatus;
   TransactionEvent: TransactionEvent;
 }
 

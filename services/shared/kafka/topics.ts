@@ -1,4 +1,5 @@
 import type { Admin, ITopicConfig } from 'kafkajs';
+import type { SchemaName } from '../avro/types.generated.ts';
 import { KafkaError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 
@@ -12,7 +13,7 @@ export interface TopicSpec {
   /** Key → ordering guarantee. */
   readonly key: string;
   /** Avro record in the value; absent for topics that carry raw bytes. */
-  readonly schema?: 'TransactionEvent' | 'TerminalHeartbeat' | 'KpiUpdate' | 'Alert';
+  readonly schema?: SchemaName;
   /** Partitions relative to the configured default (status and alerts need fewer). */
   readonly partitionShare: 'full' | 'small';
   readonly config: Readonly<Record<string, string>>;
@@ -47,6 +48,7 @@ export const TOPICS = {
     name: 'terminal-status',
     doc: 'Latest status of every terminal; compacted so a reader rebuilds the fleet from it.',
     key: 'terminal serial (latest value wins)',
+    schema: 'TerminalStatus',
     partitionShare: 'full',
     config: {
       'cleanup.policy': 'compact',

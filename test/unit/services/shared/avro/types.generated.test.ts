@@ -10,7 +10,13 @@ describe('generated Avro types', () => {
   });
 
   it('list every record schema by name', () => {
-    expect([...SCHEMA_NAMES].sort()).toEqual(['Alert', 'KpiUpdate', 'TerminalHeartbeat', 'TransactionEvent']);
+    expect([...SCHEMA_NAMES].sort()).toEqual([
+      'Alert',
+      'KpiUpdate',
+      'TerminalHeartbeat',
+      'TerminalStatus',
+      'TransactionEvent',
+    ]);
   });
 
   it('follow a schema change: a new optional field appears as T | null with its doc', async () => {
