@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { bearerToken } from '../shared/bearer.ts';
 
 /**
  * One API key as configured: only the SHA-256 of the secret is stored, so a leaked config file or
@@ -98,10 +99,8 @@ export function generateKey(id: string): { secret: string; sha256: string } {
 /** `Authorization: Bearer <key>` or `X-API-Key: <key>`; undefined when neither is usable. */
 export function presentedKey(headers: Record<string, string | string[] | undefined>): string | undefined {
   const auth = headers['authorization'];
-  if (typeof auth === 'string') {
-    const m = /^Bearer\s+(\S{1,512})\s*$/i.exec(auth);
-    if (m?.[1] !== undefined) return m[1];
-  }
+  const bearer = typeof auth === 'string' ? bearerToken(auth) : undefined;
+  if (bearer !== undefined) return bearer;
   const header = headers['x-api-key'];
   if (typeof header === 'string' && header.length > 0 && header.length <= 512) return header.trim();
   return undefined;

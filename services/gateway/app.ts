@@ -27,6 +27,12 @@ declare module 'fastify' {
   }
 }
 
+/** fastify's own errors that clients should be able to tell apart, as our stable codes. */
+const FASTIFY_CODES: Readonly<Record<string, string>> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'body_too_large',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'invalid_content_length',
+};
+
 /** Routes that answer without a key: orchestrator probes, which carry no data. */
 const PUBLIC = new Set(['/healthz', '/readyz']);
 
@@ -77,15 +83,8 @@ export function buildGateway(
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, request, reply) => {
     const status = err.statusCode ?? 500;
     const code =
-      err.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
-        ? 'body_too_large'
-        : err.code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH'
-          ? 'invalid_content_length'
-          : status === 408
-            ? 'request_timeout'
-            : status < 500
-              ? 'bad_request'
-              : 'internal_error';
+      FASTIFY_CODES[err.code ?? ''] ??
+      (status === 408 ? 'request_timeout' : status < 500 ? 'bad_request' : 'internal_error');
     refused.inc({ reason: code });
     if (status >= 500) request.log.error({ err }, 'request failed');
     const message =

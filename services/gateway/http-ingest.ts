@@ -266,12 +266,19 @@ export function registerIngestRoutes(app: FastifyInstance, deps: IngestDeps, con
       }
     }
 
+    // One counter update per distinct outcome, not per event: label lookups are the costly part.
     const counts = { accepted: 0, duplicates: 0, rejected: 0 };
+    const tally = new Map<string, number>();
     for (const r of results) {
       if (r.status === 'accepted') counts.accepted++;
       else if (r.status === 'duplicate') counts.duplicates++;
       else counts.rejected++;
-      events.inc({ type: spec.schema, outcome: r.status, reason: r.code ?? '' });
+      const label = `${r.status}:${r.code ?? ''}`;
+      tally.set(label, (tally.get(label) ?? 0) + 1);
+    }
+    for (const [label, n] of tally) {
+      const colon = label.indexOf(':');
+      events.inc({ type: spec.schema, outcome: label.slice(0, colon), reason: label.slice(colon + 1) }, n);
     }
     if (counts.rejected > 0)
       request.log.info(

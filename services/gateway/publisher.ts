@@ -2,7 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { OverloadError, ShutdownError, isPosPulseError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import { counter, gauge, histogram, type Registry } from '../shared/metrics.ts';
-import type { EventProducer } from '../shared/kafka/producer.ts';
+import type { EventProducer, OutgoingRecord } from '../shared/kafka/producer.ts';
+import type { TerminalHeartbeat, TransactionEvent } from '../shared/avro/types.generated.ts';
 import { DedupeWindow } from './dedupe.ts';
 import type { EventSink, PublishItem, PublishOptions, PublishResult } from './sink.ts';
 
@@ -195,9 +196,10 @@ export class Publisher implements EventSink {
     this.draining = true;
     try {
       for (;;) {
-        this.queue = this.queue.filter((e) => e.state === 'queued');
         if (this.queue.length === 0) return;
-        const batch = this.queue.splice(0, this.opts.maxBatch);
+        // Withdrawn entries are dropped as they reach the head, not by rescanning the whole queue.
+        const batch = this.queue.splice(0, this.opts.maxBatch).filter((e) => e.state === 'queued');
+        if (batch.length === 0) continue;
         for (const e of batch) e.state = 'sending';
         const failed = await this.send(batch);
         if (failed.length > 0) {
@@ -215,10 +217,10 @@ export class Publisher implements EventSink {
   /** Sends one batch, a produce request per topic; returns the entries to retry. */
   private async send(batch: Entry[]): Promise<Entry[]> {
     const retry: Entry[] = [];
-    const groups = [
-      batch.filter((e) => e.item.schema === 'TransactionEvent'),
-      batch.filter((e) => e.item.schema === 'TerminalHeartbeat'),
-    ];
+    const transactions: Entry[] = [];
+    const heartbeats: Entry[] = [];
+    for (const e of batch) (e.item.schema === 'TransactionEvent' ? transactions : heartbeats).push(e);
+    const groups = [transactions, heartbeats];
     for (const group of groups) {
       if (group.length === 0) continue;
       const started = performance.now();
@@ -255,19 +257,19 @@ export class Publisher implements EventSink {
   private async sendGroup(group: Entry[]): Promise<void> {
     const first = group[0];
     if (!first) return;
-    if (first.item.schema === 'TransactionEvent') {
-      const records = group.map((e) => {
-        const it = e.item as Extract<PublishItem, { schema: 'TransactionEvent' }>;
-        return { key: it.key, value: it.value };
-      });
-      await this.opts.producer.send(this.opts.topics.transactions, 'TransactionEvent', records);
-    } else {
-      const records = group.map((e) => {
-        const it = e.item as Extract<PublishItem, { schema: 'TerminalHeartbeat' }>;
-        return { key: it.key, value: it.value };
-      });
-      await this.opts.producer.send(this.opts.topics.heartbeats, 'TerminalHeartbeat', records);
-    }
+    // A group holds one schema (see send), so the records share the first entry's type.
+    const records = group.map((e) => ({ key: e.item.key, value: e.item.value }));
+    await (first.item.schema === 'TransactionEvent'
+      ? this.opts.producer.send(
+          this.opts.topics.transactions,
+          'TransactionEvent',
+          records as OutgoingRecord<TransactionEvent>[],
+        )
+      : this.opts.producer.send(
+          this.opts.topics.heartbeats,
+          'TerminalHeartbeat',
+          records as OutgoingRecord<TerminalHeartbeat>[],
+        ));
     const evicted = this.dedupe.evicted;
     if (evicted > 0) {
       this.dedupeEvicted.inc(evicted);

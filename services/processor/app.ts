@@ -1,5 +1,5 @@
-import { timingSafeEqual, createHash } from 'node:crypto';
 import Fastify, { LogController } from 'fastify';
+import { bearerToken, sameSecret } from '../shared/bearer.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Registry } from '../shared/metrics.ts';
 
@@ -8,11 +8,6 @@ export interface ProcessorAppDeps {
   metrics: Registry;
   /** Kafka consumer running and ClickHouse answering. */
   ready: () => Promise<{ ready: boolean; checks: Record<string, boolean> }>;
-}
-
-function sameSecret(a: string, b: string): boolean {
-  // Hashing first makes the comparison constant-time whatever the lengths.
-  return timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest());
 }
 
 /** The processor's HTTP side: probes (no auth, no data) and `/metrics` (bearer token). */
@@ -27,8 +22,8 @@ export function buildProcessorApp(deps: ProcessorAppDeps, config: { metricsToken
     return reply.code(r.ready ? 200 : 503).send({ status: r.ready ? 'ready' : 'not ready', ...r.checks });
   });
   app.get('/metrics', async (request, reply) => {
-    const m = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '');
-    if (!m?.[1] || !sameSecret(m[1], config.metricsToken))
+    const token = bearerToken(request.headers.authorization);
+    if (token === undefined || !sameSecret(token, config.metricsToken))
       return reply
         .code(401)
         .header('WWW-Authenticate', 'Bearer realm="pospulse-processor"')

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import type { Kafka } from 'kafkajs';
 import { createAvroCodec, type AvroCodec } from '../../../services/shared/avro/codec.ts';
+import { parseAvroCodecConfig } from '../../../services/shared/avro/config.ts';
 import { createKafka } from '../../../services/shared/kafka/client.ts';
 import { parseKafkaConfig } from '../../../services/shared/kafka/config.ts';
 import { topicNames, type TopicNames } from '../../../services/shared/kafka/topics.ts';
@@ -76,11 +77,7 @@ export async function startTestGateway(
   });
   const kafkaConfig = parseKafkaConfig(fullEnv);
   const kafka = createKafka(kafkaConfig, logger);
-  const codec = createAvroCodec({
-    schemaRegistryUrl: undefined,
-    schemaRegistryAuth: undefined,
-    schemaRegistryTimeoutMs: 5000,
-  });
+  const codec = createAvroCodec(parseAvroCodecConfig({}));
   const gateway = await startGateway(parseGatewayConfig(fullEnv), parseIsoConfig(fullEnv), {
     kafka,
     codec,

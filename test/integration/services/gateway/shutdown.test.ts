@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { afterAll, expect, it } from 'vitest';
 import { createAvroCodec } from '../../../../services/shared/avro/codec.ts';
+import { parseAvroCodecConfig } from '../../../../services/shared/avro/config.ts';
 import { createKafka } from '../../../../services/shared/kafka/client.ts';
 import { parseKafkaConfig } from '../../../../services/shared/kafka/config.ts';
 import { topicNames } from '../../../../services/shared/kafka/topics.ts';
@@ -71,11 +72,7 @@ describeKafka('gateway process on SIGTERM', () => {
     const logger = createLogger({ service: 'test', level: 'silent' });
     const kafka = createKafka(parseKafkaConfig(env), logger);
     const records = await readTopic(kafka, topicNames(prefix).transactions);
-    const codec = createAvroCodec({
-      schemaRegistryUrl: undefined,
-      schemaRegistryAuth: undefined,
-      schemaRegistryTimeoutMs: 5000,
-    });
+    const codec = createAvroCodec(parseAvroCodecConfig({}));
     const ids = new Set(
       await Promise.all(
         records.map(async (r) => (await codec.decode(r.value!, 'TransactionEvent')).event_id),

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createAvroCodec } from '../../../../services/shared/avro/codec.ts';
+import { parseAvroCodecConfig } from '../../../../services/shared/avro/config.ts';
 import { runMigrations } from '../../../../services/shared/clickhouse/migrations.ts';
 import { transactionRow } from '../../../../services/shared/clickhouse/rows.ts';
 import type { Store } from '../../../../services/shared/clickhouse/store.ts';
@@ -31,11 +32,7 @@ async function eventually<T>(
 
 describeKafka('processor raw storage on the real broker and engine', () => {
   const logger = createLogger({ service: 'processor-test', level: 'warn' });
-  const codec = createAvroCodec({
-    schemaRegistryUrl: undefined,
-    schemaRegistryAuth: undefined,
-    schemaRegistryTimeoutMs: 5000,
-  });
+  const codec = createAvroCodec(parseAvroCodecConfig({}));
   const prefix = `${uniqueName('proc-raw')}.`;
   const topics = topicNames(prefix);
   const db = `raw_${Math.random().toString(36).slice(2, 10)}`;

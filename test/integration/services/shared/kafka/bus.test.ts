@@ -2,6 +2,7 @@ import { Writable } from 'node:stream';
 import type { Admin, Kafka } from 'kafkajs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createAvroCodec } from '../../../../../services/shared/avro/codec.ts';
+import { parseAvroCodecConfig } from '../../../../../services/shared/avro/config.ts';
 import type {
   TerminalHeartbeat,
   TransactionEvent,
@@ -39,11 +40,7 @@ describeKafka('Kafka bus on the real broker', () => {
       },
     }),
   });
-  const codec = createAvroCodec({
-    schemaRegistryUrl: undefined,
-    schemaRegistryAuth: undefined,
-    schemaRegistryTimeoutMs: 5000,
-  });
+  const codec = createAvroCodec(parseAvroCodecConfig({}));
   const prefix = `${uniqueName('bus')}.`;
   const topics: TopicNames = topicNames(prefix);
   const open: { stop(): Promise<void> }[] = [];
