@@ -1,4 +1,5 @@
-import { duration, int, parseConfig, port, str, type Env } from '../shared/config.ts';
+import { duration, int, list, parseConfig, port, str, type Env, type Var } from '../shared/config.ts';
+import type { KpiLevel } from './kpi/window-state.ts';
 
 export const processorSpec = {
   host: str({
@@ -31,6 +32,47 @@ export const processorSpec = {
     min: 10,
     max: 30_000,
   }),
+  allowedLatenessMs: duration({
+    key: 'PROCESSOR_ALLOWED_LATENESS',
+    doc: 'How long after its end (in event time, behind the newest event) a 1-minute window still takes late events; later ones go to `late_events`.',
+    default: 120_000,
+    min: 0,
+    max: 86_400_000,
+  }),
+  maxFutureSkewMs: duration({
+    key: 'PROCESSOR_MAX_FUTURE_SKEW',
+    doc: 'An event stamped more than this after the gateway received it (terminal clock ahead) is kept out of the windows as `clock_ahead`.',
+    default: 60_000,
+    min: 0,
+    max: 86_400_000,
+  }),
+  idleGraceMs: duration({
+    key: 'PROCESSOR_IDLE_GRACE',
+    doc: "A partition with no backlog has its watermark moved to now minus this, so quiet partitions close their windows; keep it above the gateways' publish delay.",
+    default: 30_000,
+    min: 1_000,
+    max: 3_600_000,
+  }),
+  tickIntervalMs: duration({
+    key: 'PROCESSOR_TICK_INTERVAL',
+    doc: 'How often quiet partitions advance their watermark and terminal status is re-evaluated (silence → OFFLINE).',
+    default: 5_000,
+    min: 100,
+    max: 60_000,
+  }),
+  offlineAfterMs: duration({
+    key: 'PROCESSOR_OFFLINE_AFTER',
+    doc: 'A terminal with no heartbeat and no transaction for this long is OFFLINE.',
+    default: 300_000,
+    min: 1_000,
+  }),
+  rollingLevels: list({
+    key: 'PROCESSOR_ROLLING_LEVELS',
+    doc: 'Entity levels the processor publishes 5m/15m/1h rolling KpiUpdates for (SQL views cover every level).',
+    default: ['MERCHANT', 'REGION', 'ACQUIRER', 'FLEET'],
+    item: /^(TERMINAL|MERCHANT|REGION|ACQUIRER|FLEET)$/,
+    // The item pattern admits exactly the KpiLevel names.
+  }) as Var<readonly KpiLevel[]>,
 } as const;
 
 export type ProcessorConfig = ReturnType<typeof parseProcessorConfig>;

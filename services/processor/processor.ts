@@ -1,14 +1,25 @@
-import type { Kafka } from 'kafkajs';
+import type { Admin, Kafka } from 'kafkajs';
 import type { AvroCodec } from '../shared/avro/codec.ts';
 import type { TerminalHeartbeat, TransactionEvent } from '../shared/avro/types.generated.ts';
 import type { Store } from '../shared/clickhouse/store.ts';
-import { EventConsumer, type ConsumedRecord } from '../shared/kafka/consumer.ts';
+import {
+  EventConsumer,
+  type BatchInfo,
+  type CommitPoint,
+  type CommittedOffset,
+  type ConsumedRecord,
+} from '../shared/kafka/consumer.ts';
 import type { EventProducer } from '../shared/kafka/producer.ts';
 import type { TopicNames } from '../shared/kafka/topics.ts';
 import type { Logger } from '../shared/logger.ts';
 import { counter, type Registry } from '../shared/metrics.ts';
+import { CoPartitionAssigner } from './co-partition-assigner.ts';
 import type { ProcessorConfig } from './config.ts';
+import { checkpointOf } from './kpi/checkpoint-metadata.ts';
+import { KpiStage } from './kpi-stage.ts';
+import { PartitionLocks } from './partition-locks.ts';
 import { RawWriter } from './raw-writer.ts';
+import { StatusStage } from './status-stage.ts';
 
 export interface ProcessorDeps {
   kafka: Kafka;
@@ -18,27 +29,98 @@ export interface ProcessorDeps {
   producer: EventProducer;
   topics: TopicNames;
   /** Fully qualified table names (`database.table`). */
-  tables: { transactions: string; heartbeats: string };
+  tables: {
+    transactions: string;
+    heartbeats: string;
+    kpi1m: string;
+    lateEvents: string;
+    terminalStatus: string;
+    terminalStatusLatest: string;
+  };
   logger: Logger;
   metrics: Registry;
+  /** @default Date.now */
+  clock?: () => number;
+}
+
+export type ProcessorOptions = Pick<
+  ProcessorConfig,
+  | 'groupId'
+  | 'fetchMinBytes'
+  | 'fetchMaxWaitMs'
+  | 'allowedLatenessMs'
+  | 'maxFutureSkewMs'
+  | 'idleGraceMs'
+  | 'tickIntervalMs'
+  | 'offlineAfterMs'
+  | 'rollingLevels'
+>;
+
+/** Where this instance stands in one partition of one topic, as of its last batch or check. */
+interface Position {
+  next: bigint;
+  high: bigint;
+  /** Wall-clock time of the last batch; 0 when known from a check only. */
+  batchAt: number;
 }
 
 /**
- * Consumes transactions and heartbeats in one consumer group. Each fetch of a partition is handled
- * completely — raw rows, then everything derived from them — before its offsets are committed, so
- * a crash at any point replays work whose writes are idempotent, and nothing is skipped.
+ * Consumes transactions and heartbeats in one consumer group, partition p of both topics going to
+ * the same instance. Each fetch of a partition is handled completely — raw rows, KPI windows, late
+ * events, terminal status — before its offset is committed, so a crash at any point replays work
+ * whose writes are idempotent, and nothing is skipped.
+ *
+ * Commits on `transactions` carry the window checkpoint: the offset is where the oldest open window
+ * began, the metadata where processing ended. A new owner (restart, rebalance) reads from there,
+ * rebuilding the open windows silently before it emits anything (docs/KPIS.md).
  */
 export class Processor {
   private readonly consumer: EventConsumer;
   private readonly raw: RawWriter;
-  private running = false;
+  private readonly kpis: KpiStage;
+  private readonly status: StatusStage;
+  private readonly locks = new PartitionLocks();
+  private readonly clock: () => number;
   private readonly events;
+  private admin: Admin | undefined;
+  private partitionCount = 0;
+  private owned = new Set<number>();
+  private readonly positions = new Map<string, Position>();
+  /** Newest gateway_received_time per partition: the status clock while a backlog is read. */
+  private readonly receivedUpTo = new Map<number, number>();
+  private timer: NodeJS.Timeout | undefined;
+  private ticking: Promise<void> = Promise.resolve();
+  private running = false;
 
   constructor(
     private readonly deps: ProcessorDeps,
-    config: Pick<ProcessorConfig, 'groupId' | 'fetchMinBytes' | 'fetchMaxWaitMs'>,
+    private readonly options: ProcessorOptions,
   ) {
+    this.clock = deps.clock ?? Date.now;
     this.raw = new RawWriter(deps.store, deps.tables);
+    this.kpis = new KpiStage(
+      {
+        store: deps.store,
+        producer: deps.producer,
+        kpiTopic: deps.topics.kpiUpdates,
+        tables: { kpi1m: deps.tables.kpi1m, lateEvents: deps.tables.lateEvents },
+        logger: deps.logger,
+        metrics: deps.metrics,
+        clock: this.clock,
+      },
+      options,
+    );
+    this.status = new StatusStage(
+      {
+        store: deps.store,
+        producer: deps.producer,
+        statusTopic: deps.topics.terminalStatus,
+        tables: { status: deps.tables.terminalStatus, latest: deps.tables.terminalStatusLatest },
+        logger: deps.logger,
+        metrics: deps.metrics,
+      },
+      { offlineAfterMs: options.offlineAfterMs, clock: this.clock },
+    );
     this.events = counter(
       deps.metrics,
       'pospulse_processor_events_total',
@@ -46,22 +128,24 @@ export class Processor {
       ['type'],
     );
     this.consumer = new EventConsumer(deps.kafka, deps.codec, deps.producer, deps.logger, {
-      groupId: config.groupId,
+      groupId: options.groupId,
       deadLetterTopic: deps.topics.deadLetter,
       fromBeginning: true,
       metrics: deps.metrics,
-      minBytes: config.fetchMinBytes,
-      maxWaitTimeMs: config.fetchMaxWaitMs,
+      minBytes: options.fetchMinBytes,
+      maxWaitTimeMs: options.fetchMaxWaitMs,
+      partitionAssigners: [CoPartitionAssigner],
+      onAssignment: (assigned) => this.onAssignment(assigned),
       subscriptions: [
         {
           topic: deps.topics.transactions,
           schema: 'TransactionEvent',
-          handle: (records) => this.onTransactions(records),
+          handle: (records, partition, batch) => this.onTransactions(records, partition, batch),
         },
         {
           topic: deps.topics.heartbeats,
           schema: 'TerminalHeartbeat',
-          handle: (records) => this.onHeartbeats(records),
+          handle: (records, partition, batch) => this.onHeartbeats(records, partition, batch),
         },
       ],
     });
@@ -71,24 +155,223 @@ export class Processor {
     return this.running;
   }
 
+  /** Partitions (numbers, the same in both topics) this instance owns now. */
+  get partitions(): number[] {
+    return [...this.owned].sort((a, b) => a - b);
+  }
+
   async start(): Promise<void> {
+    const admin = this.deps.kafka.admin();
+    await admin.connect();
+    this.admin = admin;
+    const { topics } = await admin.fetchTopicMetadata({ topics: [this.deps.topics.transactions] });
+    this.partitionCount = topics[0]?.partitions.length ?? 0;
     await this.consumer.start();
     this.running = true;
+    this.timer = setInterval(() => {
+      this.ticking = this.ticking.then(() => this.tick());
+    }, this.options.tickIntervalMs);
+    this.timer.unref();
   }
 
   /** Finishes the fetch in hand (writes and commit), then leaves the group. */
   async stop(): Promise<void> {
     this.running = false;
+    if (this.timer) clearInterval(this.timer);
+    await this.ticking;
     await this.consumer.stop();
+    await this.admin?.disconnect();
   }
 
-  private async onTransactions(records: ConsumedRecord<TransactionEvent>[]): Promise<void> {
-    await this.raw.transactions(records);
-    this.events.inc({ type: 'TransactionEvent' }, records.length);
+  private onAssignment(assigned: { topic: string; partitions: number[] }[]): void {
+    const now = new Set(assigned.flatMap((a) => a.partitions));
+    for (const p of this.owned) {
+      if (now.has(p)) continue;
+      void this.locks.run(p, async () => this.forget(p));
+    }
+    this.owned = now;
+    this.deps.logger.info({ partitions: this.partitions }, 'partitions assigned');
   }
 
-  private async onHeartbeats(records: ConsumedRecord<TerminalHeartbeat>[]): Promise<void> {
-    await this.raw.heartbeats(records);
-    this.events.inc({ type: 'TerminalHeartbeat' }, records.length);
+  private forget(partition: number): void {
+    this.kpis.drop(partition);
+    this.status.drop(partition);
+    this.receivedUpTo.delete(partition);
+    for (const topic of [this.deps.topics.transactions, this.deps.topics.heartbeats]) {
+      this.positions.delete(`${topic}:${partition}`);
+    }
   }
+
+  private async onTransactions(
+    records: ConsumedRecord<TransactionEvent>[],
+    partition: number,
+    batch: BatchInfo,
+  ): Promise<CommitPoint> {
+    return this.locks.run(partition, () =>
+      this.guard(partition, async () => {
+        await this.open(partition);
+        const processed = this.kpis.processedUntil(partition);
+        const fresh = records.filter((r) => Number(r.offset) >= processed);
+        await this.raw.transactions(fresh);
+        const point = await this.kpis.process(partition, records);
+        const events = fresh.map((r) => r.value);
+        await this.status.onTransactions(partition, events);
+        this.noteBatch(this.deps.topics.transactions, partition, batch);
+        for (const ev of events) this.noteReceived(partition, ev.gateway_received_time);
+        this.events.inc({ type: 'TransactionEvent' }, fresh.length);
+        return point;
+      }),
+    );
+  }
+
+  private async onHeartbeats(
+    records: ConsumedRecord<TerminalHeartbeat>[],
+    partition: number,
+    batch: BatchInfo,
+  ): Promise<void> {
+    await this.locks.run(partition, () =>
+      this.guard(partition, async () => {
+        await this.openStatus(partition);
+        await this.raw.heartbeats(records);
+        const heartbeats = records.map((r) => r.value);
+        await this.status.onHeartbeats(partition, heartbeats);
+        this.noteBatch(this.deps.topics.heartbeats, partition, batch);
+        for (const hb of heartbeats) this.noteReceived(partition, hb.gateway_received_time);
+        this.events.inc({ type: 'TerminalHeartbeat' }, records.length);
+      }),
+    );
+  }
+
+  /** State built from records whose outputs may not be durable must not outlive a failure. */
+  private async guard<T>(partition: number, work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (err) {
+      this.forget(partition);
+      throw err;
+    }
+  }
+
+  private async open(partition: number): Promise<void> {
+    if (!this.kpis.has(partition)) {
+      const committed = await this.committed(this.deps.topics.transactions);
+      this.kpis.open(partition, committed.get(partition));
+    }
+    await this.openStatus(partition);
+  }
+
+  private async openStatus(partition: number): Promise<void> {
+    if (this.status.has(partition)) return;
+    // Open every owned partition that needs it in one read of the stored statuses.
+    const pending = [...this.owned].filter((p) => !this.status.has(p));
+    await this.status.open(
+      pending.includes(partition) ? pending : [...pending, partition],
+      this.partitionCount,
+    );
+  }
+
+  private async committed(topic: string): Promise<Map<number, CommittedOffset>> {
+    const admin = this.requireAdmin();
+    const [entry] = await admin.fetchOffsets({ groupId: this.options.groupId, topics: [topic] });
+    return new Map(
+      (entry?.partitions ?? []).map((p) => [p.partition, { offset: p.offset, metadata: p.metadata }]),
+    );
+  }
+
+  private requireAdmin(): Admin {
+    if (this.admin === undefined) throw new Error('processor not started');
+    return this.admin;
+  }
+
+  private noteBatch(topic: string, partition: number, batch: BatchInfo): void {
+    this.positions.set(`${topic}:${partition}`, {
+      next: BigInt(batch.nextOffset),
+      high: BigInt(batch.highWatermark),
+      batchAt: this.clock(),
+    });
+  }
+
+  private noteReceived(partition: number, time: number): void {
+    if (time > (this.receivedUpTo.get(partition) ?? -Infinity)) this.receivedUpTo.set(partition, time);
+  }
+
+  /**
+   * Every tickInterval: partitions with no backlog move their watermark to now − idleGrace (so a
+   * quiet partition's windows close) and their terminals are judged at the wall clock; partitions
+   * still reading a backlog are judged at the newest receive time read, or the backlog would look
+   * like silence.
+   */
+  private async tick(): Promise<void> {
+    if (!this.running || this.owned.size === 0) return;
+    try {
+      const caughtUp = await this.caughtUp();
+      const now = this.clock();
+      for (const p of this.owned) {
+        await this.locks.run(p, () =>
+          this.guard(p, async () => {
+            if (!this.owned.has(p)) return;
+            if (caughtUp.has(p) && this.kpis.has(p)) {
+              const point = await this.kpis.advance(p, now - this.options.idleGraceMs);
+              if (point) await this.consumer.commit(this.deps.topics.transactions, p, point);
+            }
+            const at = caughtUp.has(p) ? now : this.receivedUpTo.get(p);
+            if (at !== undefined) await this.status.tick(p, at);
+          }),
+        );
+      }
+    } catch (err) {
+      this.deps.logger.warn({ err }, 'processor tick failed; retrying at the next one');
+    }
+  }
+
+  /** Owned partitions with nothing left to read in either topic. */
+  private async caughtUp(): Promise<Set<number>> {
+    const topics = [this.deps.topics.transactions, this.deps.topics.heartbeats];
+    const stale = (topic: string, p: number): boolean => {
+      const pos = this.positions.get(`${topic}:${p}`);
+      // A recent batch tells; otherwise ask the broker (a quiet partition sends no batches).
+      return (
+        pos === undefined || pos.next < pos.high || this.clock() - pos.batchAt > this.options.tickIntervalMs
+      );
+    };
+    for (const topic of topics) {
+      const partitions = [...this.owned].filter((p) => stale(topic, p));
+      if (partitions.length > 0) await this.refreshPositions(topic, partitions);
+    }
+    const out = new Set<number>();
+    for (const p of this.owned) {
+      const ok = topics.every((topic) => {
+        const pos = this.positions.get(`${topic}:${p}`);
+        return pos !== undefined && pos.next >= pos.high;
+      });
+      if (ok) out.add(p);
+    }
+    return out;
+  }
+
+  private async refreshPositions(topic: string, partitions: readonly number[]): Promise<void> {
+    const admin = this.requireAdmin();
+    const [offsets, committed] = await Promise.all([admin.fetchTopicOffsets(topic), this.committed(topic)]);
+    for (const p of partitions) {
+      const o = offsets.find((x) => x.partition === p);
+      if (o === undefined) continue;
+      const c = committed.get(p);
+      let next: bigint;
+      if (topic === this.deps.topics.transactions) {
+        const reading = checkpointOf(p, c);
+        next =
+          reading.kind === 'checkpoint' ? BigInt(reading.checkpoint.nextOffset) : committedNext(c, o.low);
+      } else {
+        next = committedNext(c, o.low);
+      }
+      const known = this.positions.get(`${topic}:${p}`);
+      // A position from a batch is at least as new as the committed offset.
+      if (known !== undefined && known.next > next) next = known.next;
+      this.positions.set(`${topic}:${p}`, { next, high: BigInt(o.high), batchAt: known?.batchAt ?? 0 });
+    }
+  }
+}
+
+function committedNext(c: CommittedOffset | undefined, low: string): bigint {
+  return c === undefined || BigInt(c.offset) < 0n ? BigInt(low) : BigInt(c.offset);
 }

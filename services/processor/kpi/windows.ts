@@ -217,6 +217,14 @@ export class KpiWindowEngine {
     return n;
   }
 
+  /**
+   * Offsets below this were processed already, by this engine or by the one whose checkpoint it was
+   * built from: work done once per record elsewhere (raw rows, status) skips them.
+   */
+  get processedUntil(): number {
+    return Math.max(this.nextOffset ?? 0, this.replayUntil ?? 0);
+  }
+
   /** True while offsets before the checkpoint's nextOffset are still expected. */
   get rebuilding(): boolean {
     return this.replayUntil !== null && (this.nextOffset ?? 0) < this.replayUntil;

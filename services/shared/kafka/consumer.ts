@@ -1,4 +1,4 @@
-import type { Consumer, EachBatchPayload, IHeaders, Kafka } from 'kafkajs';
+import type { Consumer, EachBatchPayload, IHeaders, Kafka, PartitionAssigner } from 'kafkajs';
 import { DecodeError, KafkaError, isPosPulseError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { counter, histogram, type Registry } from '../metrics.ts';
@@ -17,15 +17,44 @@ export interface ConsumedRecord<T> {
   headers: IHeaders;
 }
 
+/**
+ * What to commit for a partition: the offset a restarted consumer reads from, and metadata stored
+ * with it (e.g. a window checkpoint). A handler that must re-read records on restart commits an
+ * offset before the end of its batch.
+ */
+export interface CommitPoint {
+  offset: string;
+  metadata?: string;
+}
+
+/** A partition's committed offset and its metadata, as the group coordinator holds them. */
+export interface CommittedOffset {
+  /** "-1" when the group never committed this partition. */
+  offset: string;
+  metadata: string | null;
+}
+
 export interface Subscription<N extends SchemaName> {
   topic: string;
   schema: N;
   /**
    * Handles the decoded records of one partition's batch, in offset order. The batch's offsets
-   * are committed only after this resolves; if it throws, nothing is committed and the batch
-   * is delivered again.
+   * are committed only after this resolves — the returned point, or the end of the batch; if it
+   * throws, nothing is committed and the records are delivered again.
    */
-  handle(records: ConsumedRecord<RecordOf<N>>[], partition: number): Promise<void>;
+  handle(
+    records: ConsumedRecord<RecordOf<N>>[],
+    partition: number,
+    batch: BatchInfo,
+  ): Promise<CommitPoint | void>;
+}
+
+/** Where a batch stands in its partition. */
+export interface BatchInfo {
+  /** Offset after the batch's last record. */
+  nextOffset: string;
+  /** The partition's high watermark when fetched: nextOffset = highWatermark means caught up. */
+  highWatermark: string;
 }
 
 /** A subscription to any of the records; each keeps its own record type. */
@@ -52,6 +81,8 @@ export interface EventConsumerOptions {
   minBytes?: number;
   /** Called with the partitions this member owns after each (re)balance. */
   onAssignment?: (assigned: { topic: string; partitions: number[] }[]) => void;
+  /** Replaces kafkajs's round-robin assignment (e.g. to keep partition p of every topic together). */
+  partitionAssigners?: PartitionAssigner[];
 }
 
 /**
@@ -81,6 +112,7 @@ export class EventConsumer {
       maxBytesPerPartition: options.maxBytesPerPartition ?? 4 * 1024 * 1024,
       maxWaitTimeInMs: options.maxWaitTimeMs ?? 500,
       minBytes: options.minBytes ?? 1,
+      ...(options.partitionAssigners ? { partitionAssigners: options.partitionAssigners } : {}),
     });
     if (options.onAssignment) {
       const notify = options.onAssignment;
@@ -125,7 +157,8 @@ export class EventConsumer {
       });
       await this.consumer.run({
         eachBatchAutoResolve: false,
-        autoCommit: true,
+        // Offsets are committed explicitly after each batch (see handleBatch), with metadata.
+        autoCommit: false,
         eachBatch: (payload) => this.handleBatch(payload),
       });
     } catch (err) {
@@ -183,13 +216,34 @@ export class EventConsumer {
         );
       }
     }
-    if (decoded.length > 0) await sub.handle(decoded, partition);
+    const nextOffset = (BigInt(batch.lastOffset()) + 1n).toString();
+    const point =
+      decoded.length > 0
+        ? await sub.handle(decoded, partition, { nextOffset, highWatermark: batch.highWatermark })
+        : undefined;
+    // resolveOffset moves the fetch position; the commit says where a restart begins, which a
+    // handler may set earlier than the batch's end.
     resolveOffset(batch.lastOffset());
-    await commitOffsetsIfNecessary();
+    const commit = point ?? { offset: nextOffset };
+    // The batch's own commit path: consumer.commitOffsets is skipped once stop() began, and stop()
+    // waits for this batch precisely so that its commit happens.
+    // kafkajs's type omits the partition's metadata, which its commit request does send.
+    const partitions = [{ partition, offset: commit.offset, metadata: commit.metadata ?? null }];
+    await commitOffsetsIfNecessary({ topics: [{ topic, partitions }] });
     await heartbeat();
     this.records?.inc({ topic, outcome: 'ok' }, decoded.length);
     if (deadLettered > 0) this.records?.inc({ topic, outcome: 'dead_letter' }, deadLettered);
     stopTimer?.();
+  }
+
+  /**
+   * Commits one partition's offset (and metadata) for the group, for work done outside a batch.
+   * A no-op once stop() began (kafkajs refuses commits then).
+   */
+  async commit(topic: string, partition: number, point: CommitPoint): Promise<void> {
+    await this.consumer.commitOffsets([
+      { topic, partition, offset: point.offset, metadata: point.metadata ?? null },
+    ]);
   }
 
   /** Waits for the batch in hand to be handled and committed, then leaves the group. */

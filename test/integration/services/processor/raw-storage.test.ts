@@ -9,10 +9,10 @@ import { parseKafkaConfig } from '../../../../services/shared/kafka/config.ts';
 import { EventProducer } from '../../../../services/shared/kafka/producer.ts';
 import { ensureTopics, topicNames } from '../../../../services/shared/kafka/topics.ts';
 import { createLogger } from '../../../../services/shared/logger.ts';
-import { createMetricsRegistry } from '../../../../services/shared/metrics.ts';
-import { Processor } from '../../../../services/processor/processor.ts';
+import type { Processor } from '../../../../services/processor/processor.ts';
 import { sampleHeartbeat, sampleTransaction } from '../../../support/fixtures.ts';
 import { describeKafka, kafkaBrokers, uniqueName } from '../../support/kafka.ts';
+import { testProcessor } from '../../support/processor.ts';
 import { openTestStore, type TestStore } from '../../support/store.ts';
 
 async function eventually<T>(
@@ -43,19 +43,7 @@ describeKafka('processor raw storage on the real broker and engine', () => {
   const processors: Processor[] = [];
 
   function processor(groupId: string): Processor {
-    const p = new Processor(
-      {
-        kafka,
-        codec,
-        store,
-        producer,
-        topics,
-        tables: { transactions: `${db}.transactions`, heartbeats: `${db}.terminal_heartbeats` },
-        logger,
-        metrics: createMetricsRegistry('processor', false),
-      },
-      { groupId, fetchMinBytes: 1, fetchMaxWaitMs: 200 },
-    );
+    const p = testProcessor({ kafka, codec, store, producer, topics, db, logger }, groupId);
     processors.push(p);
     return p;
   }

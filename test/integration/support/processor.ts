@@ -1,0 +1,63 @@
+import type { Kafka } from 'kafkajs';
+import type { AvroCodec } from '../../../services/shared/avro/codec.ts';
+import type { Store } from '../../../services/shared/clickhouse/store.ts';
+import type { EventProducer } from '../../../services/shared/kafka/producer.ts';
+import type { TopicNames } from '../../../services/shared/kafka/topics.ts';
+import type { Logger } from '../../../services/shared/logger.ts';
+import { createMetricsRegistry, type Registry } from '../../../services/shared/metrics.ts';
+import { parseProcessorConfig } from '../../../services/processor/config.ts';
+import {
+  Processor,
+  type ProcessorDeps,
+  type ProcessorOptions,
+} from '../../../services/processor/processor.ts';
+
+/** Every table the processor writes, in database `db`. */
+export function processorTables(db: string): ProcessorDeps['tables'] {
+  return {
+    transactions: `${db}.transactions`,
+    heartbeats: `${db}.terminal_heartbeats`,
+    kpi1m: `${db}.kpi_1m`,
+    lateEvents: `${db}.late_events`,
+    terminalStatus: `${db}.terminal_status`,
+    terminalStatusLatest: `${db}.terminal_status_latest`,
+  };
+}
+
+/** The service's defaults with quick fetches; `overrides` as the test needs. */
+export function testProcessorOptions(
+  groupId: string,
+  overrides: Partial<ProcessorOptions> = {},
+): ProcessorOptions {
+  const defaults = parseProcessorConfig({ PROCESSOR_METRICS_TOKEN: 'unused-in-tests' });
+  return { ...defaults, groupId, fetchMinBytes: 1, fetchMaxWaitMs: 200, tickIntervalMs: 500, ...overrides };
+}
+
+export interface TestProcessorDeps {
+  kafka: Kafka;
+  codec: AvroCodec;
+  store: Store;
+  producer: EventProducer;
+  topics: TopicNames;
+  db: string;
+  logger: Logger;
+}
+
+/** A Processor over the test's topics and database, with a registry of its own. */
+export function testProcessor(
+  deps: TestProcessorDeps,
+  groupId: string,
+  overrides: Partial<ProcessorOptions> = {},
+  extra: { clock?: () => number; metrics?: Registry } = {},
+): Processor {
+  const { db, ...rest } = deps;
+  return new Processor(
+    {
+      ...rest,
+      tables: processorTables(db),
+      metrics: extra.metrics ?? createMetricsRegistry('processor', false),
+      ...(extra.clock ? { clock: extra.clock } : {}),
+    },
+    testProcessorOptions(groupId, overrides),
+  );
+}
