@@ -80,3 +80,21 @@ export function sampleHeartbeat(i: number, overrides: Partial<TerminalHeartbeat>
     ...overrides,
   };
 }
+
+/** The i-th sample transaction requested at `t` (its host latency kept), received `receivedAt`. */
+export function transactionAt(
+  i: number,
+  t: number,
+  receivedAt = t + 300,
+  overrides: Partial<TransactionEvent> = {},
+): TransactionEvent {
+  const ev = sampleTransaction(i);
+  const latency = ev.response_time === null ? null : ev.response_time - ev.request_time;
+  return {
+    ...ev,
+    request_time: t,
+    response_time: latency === null ? null : t + latency,
+    gateway_received_time: receivedAt,
+    ...overrides,
+  };
+}

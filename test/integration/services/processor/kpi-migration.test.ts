@@ -13,7 +13,7 @@ import type { Store } from '../../../../services/shared/clickhouse/store.ts';
 import { LatencySketch } from '../../../../services/processor/kpi/latency-sketch.ts';
 import { kpiRow, lateEventRow } from '../../../../services/processor/kpi/rows.ts';
 import { KpiWindowEngine, type WindowEmission } from '../../../../services/processor/kpi/windows.ts';
-import { sampleTransaction } from '../../../support/fixtures.ts';
+import { transactionAt } from '../../../support/fixtures.ts';
 import { openTestStore, type TestStore } from '../../support/store.ts';
 
 const MINUTE = 60_000;
@@ -26,16 +26,7 @@ function docQueries(): string[] {
 const T0 = Date.UTC(2026, 10, 1, 9, 0, 0);
 
 /** The i-th fixture transaction, requested at `t` (its latency kept), received 300 ms later. */
-function at(i: number, t: number, receivedAt = t + 300): TransactionEvent {
-  const ev = sampleTransaction(i);
-  const latency = ev.response_time === null ? null : ev.response_time - ev.request_time;
-  return {
-    ...ev,
-    request_time: t,
-    response_time: latency === null ? null : t + latency,
-    gateway_received_time: receivedAt,
-  };
-}
+const at = (i: number, t: number, receivedAt = t + 300): TransactionEvent => transactionAt(i, t, receivedAt);
 
 /** Events over minutes 0..6 of 09:00, in two partitions, like the processor would see them. */
 function events(): { partition: number; events: TransactionEvent[] }[] {
