@@ -12,6 +12,11 @@ import { createLogger } from '../../../../services/shared/logger.ts';
 import type { Processor } from '../../../../services/processor/processor.ts';
 import type { ProcessorOptions } from '../../../../services/processor/processor.ts';
 import { SOURCE_PARTITION_HEADER } from '../../../../services/processor/kpi-stage.ts';
+import {
+  LatencySketch,
+  SKETCH_RELATIVE_ACCURACY,
+} from '../../../../services/processor/kpi/latency-sketch.ts';
+import { FLEET_ID } from '../../../../services/processor/kpi/window-state.ts';
 import { sampleHeartbeat, transactionAt } from '../../../support/fixtures.ts';
 import { describeKafka, kafkaBrokers, readTopic, uniqueName } from '../../support/kafka.ts';
 import { testProcessor } from '../../support/processor.ts';
@@ -114,6 +119,63 @@ describeKafka('processor pipeline on the real broker and engine', () => {
     for (const level of ['TERMINAL', 'MERCHANT', 'REGION', 'ACQUIRER', 'FLEET'] as const) {
       expect(await kpiTotals(store, db, level), level).toEqual(await rawTotals(store, db, level));
     }
+    // Percentiles: within the sketch's relative accuracy of the exact quantile, per terminal
+    // minute (one partition each) and for the fleet (partitions' sketches merged).
+    const exact = await store.query<{ terminal_serial: string; w: string; latencies: number[] }>(
+      `SELECT terminal_serial, toUnixTimestamp(toStartOfMinute(request_time)) * 1000 AS w,
+              arraySort(groupArray(greatest(0, toInt64(dateDiff('millisecond', request_time, response_time))))) AS latencies
+       FROM ${db}.transactions FINAL WHERE response_time IS NOT NULL
+       GROUP BY terminal_serial, w`,
+    );
+    const rankValue = (sorted: readonly number[], q: number): number =>
+      sorted[Math.floor(q * (sorted.length - 1))] as number;
+    const stored = await store.query<{
+      entity_id: string;
+      w: string;
+      p50: number;
+      p95: number;
+      p99: number;
+      sketch: string;
+    }>(
+      `SELECT entity_id, toUnixTimestamp64Milli(window_start) AS w, latency_p50_ms AS p50,
+              latency_p95_ms AS p95, latency_p99_ms AS p99, latency_sketch_base64 AS sketch
+       FROM ${db}.kpi_1m FINAL WHERE entity_level IN ('TERMINAL', 'FLEET') AND latency_count > 0`,
+    );
+    const byTerminalMinute = new Map(stored.map((r) => [`${r.entity_id}:${r.w}`, r]));
+    expect(exact.length).toBeGreaterThan(50);
+    for (const e of exact) {
+      const k = byTerminalMinute.get(`${e.terminal_serial}:${e.w}`);
+      expect(k, `${e.terminal_serial} ${e.w}`).toBeDefined();
+      for (const [q, v] of [
+        [0.5, k!.p50],
+        [0.95, k!.p95],
+        [0.99, k!.p99],
+      ] as const) {
+        const want = rankValue(e.latencies, q);
+        expect(Math.abs(v - want), `${e.terminal_serial} ${e.w} p${q * 100}`).toBeLessThanOrEqual(
+          SKETCH_RELATIVE_ACCURACY * want + 1e-9,
+        );
+      }
+    }
+    const fleetSketches = new Map<string, LatencySketch>();
+    for (const r of stored) {
+      if (r.entity_id !== FLEET_ID) continue;
+      const sketch = LatencySketch.fromBytes(Buffer.from(r.sketch, 'base64'));
+      const merged = fleetSketches.get(r.w);
+      if (merged) merged.merge(sketch);
+      else fleetSketches.set(r.w, sketch);
+    }
+    const fleetExact = new Map<string, number[]>();
+    for (const e of exact) fleetExact.set(e.w, [...(fleetExact.get(e.w) ?? []), ...e.latencies]);
+    expect(fleetSketches.size).toBe(fleetExact.size);
+    for (const [w, latencies] of fleetExact) {
+      const sorted = latencies.sort((a, b) => a - b);
+      const want = rankValue(sorted, 0.95);
+      expect(Math.abs(fleetSketches.get(w)!.quantile(0.95)! - want)).toBeLessThanOrEqual(
+        SKETCH_RELATIVE_ACCURACY * want + 1e-9,
+      );
+    }
+
     // Windows older than the watermark are final; the newest stay open.
     const finality = await store.query<{ is_final: boolean; n: string }>(
       `SELECT is_final, count() AS n FROM ${db}.kpi_1m FINAL WHERE entity_level = 'FLEET' GROUP BY is_final`,
