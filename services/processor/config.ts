@@ -69,7 +69,7 @@ export const processorSpec = {
   rollingLevels: list({
     key: 'PROCESSOR_ROLLING_LEVELS',
     doc: 'Entity levels the processor publishes 5m/15m/1h rolling KpiUpdates for (SQL views cover every level).',
-    default: ['MERCHANT', 'REGION', 'ACQUIRER', 'FLEET'],
+    default: Object.freeze(['MERCHANT', 'REGION', 'ACQUIRER', 'FLEET']),
     item: /^(TERMINAL|MERCHANT|REGION|ACQUIRER|FLEET)$/,
     // The item pattern admits exactly the KpiLevel names.
   }) as Var<readonly KpiLevel[]>,

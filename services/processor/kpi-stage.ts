@@ -5,7 +5,7 @@ import type { EventProducer, OutgoingRecord } from '../shared/kafka/producer.ts'
 import type { Logger } from '../shared/logger.ts';
 import { counter, gauge, type Registry } from '../shared/metrics.ts';
 import type { TransactionEvent } from '../shared/avro/types.generated.ts';
-import { checkpointOf, commitPointOf } from './kpi/checkpoint-metadata.ts';
+import { checkpointOf, commitPointOf, type CheckpointReading } from './kpi/checkpoint-metadata.ts';
 import { ROLLING_SPANS_MS, RollingKpis, latestClosedMinuteEnd, rollingKpiUpdate } from './kpi/rolling.ts';
 import { kpiRow, lateEventRow } from './kpi/rows.ts';
 import type { KpiLevel } from './kpi/window-state.ts';
@@ -14,6 +14,7 @@ import {
   kpiUpdateOf,
   type OffsetEvent,
   type ProcessResult,
+  type WindowCheckpoint,
   type WindowEmission,
 } from './kpi/windows.ts';
 import type { CommittedOffset } from '../shared/kafka/consumer.ts';
@@ -109,10 +110,7 @@ export class KpiStage {
         'unreadable window checkpoint in the committed offset metadata: starting the windows afresh',
       );
     }
-    const engine =
-      reading.kind === 'checkpoint'
-        ? new KpiWindowEngine(engineConfig, reading.checkpoint)
-        : new KpiWindowEngine(engineConfig);
+    const engine = new KpiWindowEngine(engineConfig, startingPoint(partition, reading, committed));
     this.partitions.set(partition, { engine, rolling: new RollingKpis(), coveredFrom: null });
     this.metricsOf.rebuilds.inc({ origin: reading.kind === 'checkpoint' ? 'checkpoint' : reading.kind }, 1);
     this.deps.logger.info(
@@ -137,14 +135,20 @@ export class KpiStage {
     return this.get(partition).engine.processedUntil;
   }
 
-  /** Folds one batch (offset order), makes its outputs durable, returns the commit point. */
+  /**
+   * Folds one batch (offset order) and makes its outputs durable; returns the commit point.
+   * `nextOffset` ends the batch when records after the last one were dead-lettered.
+   */
   async process(
     partition: number,
     records: readonly { offset: string; value: TransactionEvent }[],
+    nextOffset?: string,
   ): Promise<CommitPoint> {
     const p = this.get(partition);
     const batch: OffsetEvent[] = records.map((r) => ({ offset: Number(r.offset), event: r.value }));
-    await this.write(partition, p, p.engine.process(batch));
+    const result = p.engine.process(batch);
+    if (nextOffset !== undefined) p.engine.skipTo(Number(nextOffset));
+    await this.write(partition, p, result);
     return commitPointOf(p.engine.checkpoint());
   }
 
@@ -250,4 +254,20 @@ export class KpiStage {
     for (const p of this.partitions.values()) open += p.engine.openWindows;
     this.metricsOf.open.set({}, open);
   }
+}
+
+/**
+ * The engine's starting point: the checkpoint, or — committed without one (a group first run by an
+ * older processor, or unreadable metadata) — the committed offset as both restart and processed
+ * end, so the commit never moves back before it. Nothing committed: from the start of the log.
+ */
+function startingPoint(
+  partition: number,
+  reading: CheckpointReading,
+  committed: CommittedOffset | undefined,
+): WindowCheckpoint | undefined {
+  if (reading.kind === 'checkpoint') return reading.checkpoint;
+  const offset = committed === undefined ? -1 : Number(committed.offset);
+  if (!Number.isSafeInteger(offset) || offset < 0) return undefined;
+  return { partition, restartOffset: offset, nextOffset: offset, maxEventTime: null };
 }

@@ -213,7 +213,7 @@ export class Processor {
         const processed = this.kpis.processedUntil(partition);
         const fresh = records.filter((r) => Number(r.offset) >= processed);
         await this.raw.transactions(fresh);
-        const point = await this.kpis.process(partition, records);
+        const point = await this.kpis.process(partition, records, batch.nextOffset);
         const events = fresh.map((r) => r.value);
         await this.status.onTransactions(partition, events);
         this.noteBatch(this.deps.topics.transactions, partition, batch);

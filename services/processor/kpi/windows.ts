@@ -172,6 +172,8 @@ export class KpiWindowEngine {
   private nextOffset: number | null = null;
   /** Offsets below this are being replayed from a checkpoint: folded without outputs. */
   private replayUntil: number | null = null;
+  /** The checkpoint being rebuilt from: still the one to give out until the replay is done. */
+  private readonly from: WindowCheckpoint | undefined;
 
   /**
    * A fresh engine, or, given the checkpoint of an earlier engine of the same partition, one that
@@ -202,6 +204,7 @@ export class KpiWindowEngine {
       this.nextOffset = from.restartOffset;
       this.replayUntil = from.nextOffset;
       this.maxEventTime = from.maxEventTime;
+      this.from = { ...from };
     }
   }
 
@@ -270,8 +273,22 @@ export class KpiWindowEngine {
     return { updates: this.flush(), late: [] };
   }
 
-  /** Where a restart must resume; take it between batches, once their outputs are durable. */
+  /**
+   * Counts offsets below `offset` as processed although no event came for them (records the
+   * consumer parked in the dead-letter topic), so a restart does not read them again.
+   */
+  skipTo(offset: number): void {
+    nonNegativeInteger('offset', offset);
+    if (this.nextOffset === null || offset > this.nextOffset) this.nextOffset = offset;
+  }
+
+  /**
+   * Where a restart must resume; take it between batches, once their outputs are durable. While
+   * rebuilding, that is still the checkpoint rebuilt from: a partial replay proves nothing new, and
+   * its watermark belongs to the checkpoint's processed end.
+   */
   checkpoint(): WindowCheckpoint {
+    if (this.from !== undefined && this.rebuilding) return { ...this.from };
     const next = this.nextOffset ?? 0;
     let restart = next;
     for (const byKey of this.windows.values()) {

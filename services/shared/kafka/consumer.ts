@@ -38,7 +38,8 @@ export interface Subscription<N extends SchemaName> {
   topic: string;
   schema: N;
   /**
-   * Handles the decoded records of one partition's batch, in offset order. The batch's offsets
+   * Handles the decoded records of one partition's batch, in offset order (possibly none, when
+   * every record of the batch went to the dead-letter topic). The batch's offsets
    * are committed only after this resolves — the returned point, or the end of the batch; if it
    * throws, nothing is committed and the records are delivered again.
    */
@@ -217,10 +218,9 @@ export class EventConsumer {
       }
     }
     const nextOffset = (BigInt(batch.lastOffset()) + 1n).toString();
-    const point =
-      decoded.length > 0
-        ? await sub.handle(decoded, partition, { nextOffset, highWatermark: batch.highWatermark })
-        : undefined;
+    // Called even when every record was dead-lettered, so a handler that commits its own point
+    // (and metadata) keeps it.
+    const point = await sub.handle(decoded, partition, { nextOffset, highWatermark: batch.highWatermark });
     // resolveOffset moves the fetch position; the commit says where a restart begins, which a
     // handler may set earlier than the batch's end.
     resolveOffset(batch.lastOffset());
