@@ -1,4 +1,14 @@
-import { duration, int, list, parseConfig, port, str, type Env, type Var } from '../shared/config.ts';
+import {
+  duration,
+  int,
+  list,
+  optionalStr,
+  parseConfig,
+  port,
+  str,
+  type Env,
+  type Var,
+} from '../shared/config.ts';
 import type { KpiLevel } from './kpi/window-state.ts';
 
 export const processorSpec = {
@@ -73,6 +83,10 @@ export const processorSpec = {
     item: /^(TERMINAL|MERCHANT|REGION|ACQUIRER|FLEET)$/,
     // The item pattern admits exactly the KpiLevel names.
   }) as Var<readonly KpiLevel[]>,
+  rulesFile: optionalStr({
+    key: 'PROCESSOR_RULES_FILE',
+    doc: 'Detection rules file (JSON, see docs/DETECTION.md); re-read when it changes, a bad one refused. Unset: the built-in defaults (infra/detection/rules.json).',
+  }),
 } as const;
 
 export type ProcessorConfig = ReturnType<typeof parseProcessorConfig>;

@@ -7,10 +7,13 @@ import { parseKafkaConfig } from '../shared/kafka/config.ts';
 import { EventProducer } from '../shared/kafka/producer.ts';
 import { ensureTopics, topicNames } from '../shared/kafka/topics.ts';
 import { createLogger, parseLoggingConfig } from '../shared/logger.ts';
-import { createMetricsRegistry } from '../shared/metrics.ts';
+import { counter, createMetricsRegistry } from '../shared/metrics.ts';
 import { buildProcessorApp } from './app.ts';
 import { parseProcessorConfig } from './config.ts';
 import { Processor } from './processor.ts';
+import { RulesSource } from './detection/rules-file.ts';
+import { RULE_DEFINITIONS } from './detection/rules/index.ts';
+import { processorTables } from './tables.ts';
 
 process.env['KAFKAJS_NO_PARTITIONER_WARNING'] ??= '1';
 const logger = createLogger({ service: 'processor', ...parseLoggingConfig(process.env) });
@@ -29,6 +32,21 @@ try {
 }
 
 const metrics = createMetricsRegistry('processor');
+const rulesReloads = counter(
+  metrics,
+  'pospulse_processor_rules_reloads_total',
+  'Rules file reloads, by outcome (applied, refused).',
+  ['outcome'],
+);
+let rules: RulesSource;
+try {
+  rules = await RulesSource.open(configs.processor.rulesFile, RULE_DEFINITIONS, logger, (outcome) =>
+    rulesReloads.inc({ outcome }, 1),
+  );
+} catch (err) {
+  logger.fatal({ code: (err as { code?: string }).code }, (err as Error).message);
+  process.exit(2);
+}
 const kafka = createKafka(configs.kafka, logger);
 const codec = createAvroCodec(configs.avro);
 const store = createStore(configs.clickhouse);
@@ -46,14 +64,8 @@ const processor = new Processor(
     store,
     producer,
     topics: topicNames(layout.prefix),
-    tables: {
-      transactions: `${db}.transactions`,
-      heartbeats: `${db}.terminal_heartbeats`,
-      kpi1m: `${db}.kpi_1m`,
-      lateEvents: `${db}.late_events`,
-      terminalStatus: `${db}.terminal_status`,
-      terminalStatusLatest: `${db}.terminal_status_latest`,
-    },
+    tables: processorTables(db),
+    rules,
     logger,
     metrics,
   },

@@ -20,6 +20,8 @@ import { KpiStage } from './kpi-stage.ts';
 import { PartitionLocks } from './partition-locks.ts';
 import { RawWriter } from './raw-writer.ts';
 import { StatusStage } from './status-stage.ts';
+import { DetectionStage } from './detection-stage.ts';
+import type { RulesSource } from './detection/rules-file.ts';
 
 export interface ProcessorDeps {
   kafka: Kafka;
@@ -36,7 +38,11 @@ export interface ProcessorDeps {
     lateEvents: string;
     terminalStatus: string;
     terminalStatusLatest: string;
+    flags: string;
+    alerts: string;
   };
+  /** Detection rules in force (reloaded on change). */
+  rules: RulesSource;
   logger: Logger;
   metrics: Registry;
   /** @default Date.now */
@@ -79,6 +85,7 @@ export class Processor {
   private readonly raw: RawWriter;
   private readonly kpis: KpiStage;
   private readonly status: StatusStage;
+  private readonly detection: DetectionStage;
   private readonly locks = new PartitionLocks();
   private readonly clock: () => number;
   private readonly events;
@@ -121,6 +128,16 @@ export class Processor {
       },
       { offlineAfterMs: options.offlineAfterMs, clock: this.clock },
     );
+    this.detection = new DetectionStage({
+      store: deps.store,
+      producer: deps.producer,
+      alertsTopic: deps.topics.alerts,
+      tables: { flags: deps.tables.flags, alerts: deps.tables.alerts },
+      rules: deps.rules,
+      logger: deps.logger,
+      metrics: deps.metrics,
+      clock: this.clock,
+    });
     this.events = counter(
       deps.metrics,
       'pospulse_processor_events_total',
@@ -195,6 +212,7 @@ export class Processor {
 
   private forget(partition: number): void {
     this.kpis.drop(partition);
+    this.detection.drop(partition);
     this.status.drop(partition);
     this.receivedUpTo.delete(partition);
     for (const topic of [this.deps.topics.transactions, this.deps.topics.heartbeats]) {
@@ -216,6 +234,8 @@ export class Processor {
         const point = await this.kpis.process(partition, records, batch.nextOffset);
         const events = fresh.map((r) => r.value);
         await this.status.onTransactions(partition, events);
+        const replayed = records.filter((r) => Number(r.offset) < processed).map((r) => r.value);
+        await this.detection.onTransactions(partition, replayed, events);
         this.noteBatch(this.deps.topics.transactions, partition, batch);
         for (const ev of events) this.noteReceived(partition, ev.gateway_received_time);
         this.events.inc({ type: 'TransactionEvent' }, fresh.length);
@@ -257,6 +277,7 @@ export class Processor {
       const committed = await this.committed(this.deps.topics.transactions);
       this.kpis.open(partition, committed.get(partition));
     }
+    if (!this.detection.has(partition)) await this.detection.open(partition, this.partitionCount);
     await this.openStatus(partition);
   }
 
@@ -306,6 +327,7 @@ export class Processor {
     try {
       const caughtUp = await this.caughtUp();
       const now = this.clock();
+      await this.detection.reloadRules(now);
       for (const p of this.owned) {
         await this.locks.run(p, () =>
           this.guard(p, async () => {
@@ -315,7 +337,10 @@ export class Processor {
               if (point) await this.consumer.commit(this.deps.topics.transactions, p, point);
             }
             const at = caughtUp.has(p) ? now : this.receivedUpTo.get(p);
-            if (at !== undefined) await this.status.tick(p, at);
+            if (at !== undefined) {
+              await this.status.tick(p, at);
+              await this.detection.tick(p, at);
+            }
           }),
         );
       }

@@ -17,6 +17,7 @@ export const ErrorCodes = {
   MIGRATION: 'PP_ERR_MIGRATION',
   ISO8583: 'PP_ERR_ISO8583',
   OVERLOADED: 'PP_ERR_OVERLOADED',
+  RULES: 'PP_ERR_RULES',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -217,5 +218,21 @@ export class Iso8583Error extends PosPulseError {
       options,
     );
     this.closeConnection = ISO8583_STREAM_REASONS.has(reason);
+  }
+}
+
+/**
+ * A detection rules file is refused: not readable, not JSON, an unknown rule, or a parameter out of
+ * its range. `problems` lists every one, each naming the rule and parameter. The processor keeps
+ * the rules it runs; a person must fix the file.
+ */
+export class RulesError extends PosPulseError {
+  static override readonly code = ErrorCodes.RULES;
+  constructor(
+    readonly source: string,
+    readonly problems: readonly string[],
+    options: PosPulseErrorOptions = {},
+  ) {
+    super(`rules file ${source} refused: ${problems.join('; ')}`, options);
   }
 }

@@ -6,23 +6,10 @@ import type { TopicNames } from '../../../services/shared/kafka/topics.ts';
 import type { Logger } from '../../../services/shared/logger.ts';
 import { createMetricsRegistry, type Registry } from '../../../services/shared/metrics.ts';
 import { parseProcessorConfig } from '../../../services/processor/config.ts';
-import {
-  Processor,
-  type ProcessorDeps,
-  type ProcessorOptions,
-} from '../../../services/processor/processor.ts';
-
-/** Every table the processor writes, in database `db`. */
-export function processorTables(db: string): ProcessorDeps['tables'] {
-  return {
-    transactions: `${db}.transactions`,
-    heartbeats: `${db}.terminal_heartbeats`,
-    kpi1m: `${db}.kpi_1m`,
-    lateEvents: `${db}.late_events`,
-    terminalStatus: `${db}.terminal_status`,
-    terminalStatusLatest: `${db}.terminal_status_latest`,
-  };
-}
+import { Processor, type ProcessorOptions } from '../../../services/processor/processor.ts';
+import { RulesSource } from '../../../services/processor/detection/rules-file.ts';
+import { RULE_DEFINITIONS } from '../../../services/processor/detection/rules/index.ts';
+import { processorTables } from '../../../services/processor/tables.ts';
 
 /** The service's defaults with quick fetches; `overrides` as the test needs. */
 export function testProcessorOptions(
@@ -48,7 +35,7 @@ export function testProcessor(
   deps: TestProcessorDeps,
   groupId: string,
   overrides: Partial<ProcessorOptions> = {},
-  extra: { clock?: () => number; metrics?: Registry } = {},
+  extra: { clock?: () => number; metrics?: Registry; rules?: RulesSource } = {},
 ): Processor {
   const { db, ...rest } = deps;
   return new Processor(
@@ -56,6 +43,7 @@ export function testProcessor(
       ...rest,
       tables: processorTables(db),
       metrics: extra.metrics ?? createMetricsRegistry('processor', false),
+      rules: extra.rules ?? RulesSource.defaults(RULE_DEFINITIONS, deps.logger),
       ...(extra.clock ? { clock: extra.clock } : {}),
     },
     testProcessorOptions(groupId, overrides),

@@ -1,0 +1,33 @@
+import type { TransactionEvent } from '../../shared/avro/types.generated.ts';
+import type { Hit } from './hit.ts';
+import type { RuleDefinition, SettingsOf } from './rules-file.ts';
+
+/**
+ * A detection rule over one partition's transactions (terminal-keyed: a terminal's events arrive in
+ * order, all in one partition). Pure and synchronous: state in, hits out.
+ */
+export interface TransactionRule {
+  readonly definition: RuleDefinition;
+  /**
+   * Folds one transaction. Returns the hits it causes; the caller ignores them while rebuilding
+   * state after a restart (the previous owner reported those).
+   */
+  onTransaction(ev: TransactionEvent): Hit[];
+  /** Forgets what no evaluation at event time `now` or later needs. */
+  expire(now: number): void;
+  /** Entries held, for the memory gauge (see docs/DETECTION.md, "Memory"). */
+  readonly size: number;
+}
+
+/** Reads a rule's settings live, so a reloaded rules file applies without losing state. */
+export type SettingsReader<D extends RuleDefinition> = () => SettingsOf<D>;
+
+/** Labels every hit about a transaction's terminal carries. */
+export function placementLabels(ev: TransactionEvent): Record<string, string> {
+  return {
+    terminal_serial: ev.terminal_serial,
+    merchant_id: ev.merchant_id,
+    region: ev.region,
+    acquirer_id: ev.acquirer_id,
+  };
+}
