@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Alert } from '../../shared/avro/types.generated.ts';
-import type { KpiLevel } from '../kpi/window-state.ts';
-import type { Hit, RuleSeverity } from './hit.ts';
+import type { Hit, HitLevel, RuleSeverity } from './hit.ts';
 
 /** A flag: one hit as stored, with the alert it belongs to. */
 export interface Flag {
@@ -23,7 +22,7 @@ export interface OpenAlert {
   readonly alertId: string;
   readonly rule: string;
   readonly severity: RuleSeverity;
-  readonly level: KpiLevel;
+  readonly level: HitLevel;
   readonly entityId: string;
   readonly windowStart: number;
   windowEnd: number;
@@ -96,7 +95,9 @@ export class AlertBook {
       );
       if (known === undefined) {
         const a: OpenAlert = {
-          alertId: uuidFrom('alert', hit.rule, hit.level, hit.entityId, hit.windowStart),
+          // The first hit's whole window: a re-fire soon after a resolve, whose evidence may start
+          // at the same time, still gets an id of its own.
+          alertId: uuidFrom('alert', hit.rule, hit.level, hit.entityId, hit.windowStart, hit.windowEnd),
           rule: hit.rule,
           severity: hit.severity,
           level: hit.level,

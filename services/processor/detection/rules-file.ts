@@ -104,7 +104,8 @@ export function parseRules(text: string, source: string, defs: readonly RuleDefi
         const specs: Record<string, Param<unknown>> = { ...COMMON_PARAMS, ...def.params };
         for (const [key, raw] of Object.entries(given)) {
           if (key === '$comment') continue;
-          const spec = specs[key];
+          // Own keys only: "constructor" or "__proto__" must be unknown parameters, not Object's.
+          const spec = Object.hasOwn(specs, key) ? specs[key] : undefined;
           if (spec === undefined) {
             problems.push(`${def.name}.${key}: unknown parameter (known: ${Object.keys(specs).join(', ')})`);
             continue;

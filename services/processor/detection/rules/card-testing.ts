@@ -114,7 +114,11 @@ export class CardTestingRule implements TransactionRule {
     }
     if (recent.length >= s.min_attempts_for_bin) {
       const byBin = new Map<string, Attempt[]>();
-      for (const a of recent) byBin.set(a.bin, [...(byBin.get(a.bin) ?? []), a]);
+      for (const a of recent) {
+        const list = byBin.get(a.bin);
+        if (list === undefined) byBin.set(a.bin, [a]);
+        else list.push(a);
+      }
       const [bin, top] = [...byBin].sort((x, y) => y[1].length - x[1].length)[0]!;
       const binShare = top.length / recent.length;
       const cards = new Set(top.map((a) => a.card)).size;

@@ -1,0 +1,99 @@
+import type { KpiUpdate } from '../../shared/avro/types.generated.ts';
+import { KPI_LEVELS, WINDOW_MS, type KpiLevel } from '../kpi/window-state.ts';
+import { AlertBook, type BookOutput } from './alert-book.ts';
+import type { Hit } from './hit.ts';
+import { EntityMinutes } from './kpi-rules/entity-minutes.ts';
+import {
+  LatencySpikeRule,
+  ShareSpikeRule,
+  declineSpikeRule,
+  latencySpikeRule,
+  timeoutSpikeRule,
+  type KpiRule,
+} from './kpi-rules/spike-rules.ts';
+import type { RuleDefinition, RuleSet } from './rules-file.ts';
+
+/** The entity KPI rules' definitions, for the rules file. */
+export const KPI_RULE_DEFINITIONS: readonly RuleDefinition[] = [declineSpikeRule, timeoutSpikeRule, latencySpikeRule];
+
+/** Minutes kept per entity: the longest window a rule may use plus the minutes still changing. */
+const KEEP_MS = 60 * WINDOW_MS;
+
+/**
+ * Entity KPI rules over one partition of `kpi-updates`. Every 1-minute partial of an entity is on
+ * the partition its key (LEVEL:entity) hashes to, so the entity's minutes are complete here once
+ * all source partitions reported. Each update refreshes its entity's minute and re-evaluates the
+ * entity; minutes that leave the kept span feed the baselines.
+ *
+ * A minute still open in some source partition is judged as it stands, so the current value rises
+ * as partials arrive; a spike is judged on the last `window` minutes, which damps that.
+ */
+export class KpiDetection {
+  private readonly entities = new Map<string, { level: KpiLevel; entityId: string; minutes: EntityMinutes }>();
+  private readonly rules: KpiRule[];
+  readonly book: AlertBook;
+
+  constructor(private readonly rulesNow: () => RuleSet) {
+    this.rules = [
+      new ShareSpikeRule(declineSpikeRule, () => rulesNow().get(declineSpikeRule), 'declined'),
+      new ShareSpikeRule(timeoutSpikeRule, () => rulesNow().get(timeoutSpikeRule), 'timeouts'),
+      new LatencySpikeRule(() => rulesNow().get(latencySpikeRule)),
+    ];
+    this.book = new AlertBook((rule) => {
+      const def = KPI_RULE_DEFINITIONS.find((d) => d.name === rule);
+      return def === undefined ? 600_000 : rulesNow().get(def).resolve_after;
+    });
+  }
+
+  /** Entities and baselines held (for the memory gauge). */
+  get size(): number {
+    let n = this.entities.size;
+    for (const r of this.rules) n += r.size;
+    return n;
+  }
+
+  /**
+   * Applies a batch of updates (`sourcePartition` from each record's header); `live` false while
+   * rebuilding state, when hits are not reported.
+   */
+  onUpdates(updates: readonly { update: KpiUpdate; sourcePartition: number }[], live = true): BookOutput {
+    const touched = new Set<string>();
+    for (const { update: u, sourcePartition } of updates) {
+      if (u.window_size_ms !== WINDOW_MS || !(KPI_LEVELS as readonly string[]).includes(u.entity_level)) continue;
+      const level = u.entity_level as KpiLevel;
+      const key = `${level}\u0000${u.entity_id}`;
+      let e = this.entities.get(key);
+      if (e === undefined) {
+        if (!this.rules.some((r) => this.watches(r, level))) continue;
+        this.entities.set(key, (e = { level, entityId: u.entity_id, minutes: new EntityMinutes(KEEP_MS) }));
+      }
+      for (const settled of e.minutes.apply(u, sourcePartition)) {
+        for (const r of this.rules) r.settle(level, u.entity_id, settled);
+      }
+      touched.add(key);
+    }
+    if (!live) return { flags: [], alerts: [] };
+    const hits: Hit[] = [];
+    for (const key of touched) {
+      const e = this.entities.get(key);
+      if (e === undefined) continue;
+      for (const r of this.rules) {
+        if (this.rulesNow().get(r.definition).enabled) hits.push(...r.evaluate(e.level, e.entityId, e.minutes));
+      }
+    }
+    return this.book.record(hits);
+  }
+
+  /** Forgets entities with no update for `idleMs` before `now` (event time) and resolves quiet alerts. */
+  tick(now: number, idleMs = KEEP_MS): BookOutput {
+    for (const [key, e] of this.entities) {
+      if (e.minutes.newestMinute + WINDOW_MS < now - idleMs) this.entities.delete(key);
+    }
+    return { flags: [], alerts: this.book.tick(now) };
+  }
+
+  private watches(rule: KpiRule, level: KpiLevel): boolean {
+    const s = this.rulesNow().get(rule.definition) as { levels?: readonly string[] };
+    return s.levels?.includes(level) ?? false;
+  }
+}
