@@ -1,16 +1,14 @@
-import type { Alert, TransactionEvent } from '../shared/avro/types.generated.ts';
+import type { TransactionEvent } from '../shared/avro/types.generated.ts';
 import type { Store } from '../shared/clickhouse/store.ts';
 import type { EventProducer } from '../shared/kafka/producer.ts';
 import type { Logger } from '../shared/logger.ts';
-import { counter, gauge, type Registry } from '../shared/metrics.ts';
-import { AlertBook, type BookOutput, type OpenAlert } from './detection/alert-book.ts';
+import { gauge, type Registry } from '../shared/metrics.ts';
+import { AlertBook, type BookOutput } from './detection/alert-book.ts';
+import { AlertWriter } from './detection/alert-writer.ts';
 import type { Hit } from './detection/hit.ts';
-import { alertRow, flagRow } from './detection/rows.ts';
 import type { TransactionRule } from './detection/rule.ts';
 import { TRANSACTION_RULES } from './detection/rules/index.ts';
 import type { RulesSource } from './detection/rules-file.ts';
-import { partitionOfKey } from './partition-of.ts';
-import type { KpiLevel } from './kpi/window-state.ts';
 
 export interface DetectionStageDeps {
   store: Pick<Store, 'insert' | 'query'>;
@@ -36,16 +34,13 @@ interface PartitionDetection {
  */
 export class DetectionStage {
   private readonly partitions = new Map<number, PartitionDetection>();
+  private readonly writer: AlertWriter;
   private readonly m;
 
   constructor(private readonly deps: DetectionStageDeps) {
+    this.writer = new AlertWriter(deps);
     const r = deps.metrics;
     this.m = {
-      flags: counter(r, 'pospulse_processor_flags_total', 'Rule hits written as flags, by rule.', ['rule']),
-      alerts: counter(r, 'pospulse_processor_alerts_total', 'Alert records published, by rule and state.', [
-        'rule',
-        'state',
-      ]),
       state: gauge(
         r,
         'pospulse_processor_detection_state_entries',
@@ -64,15 +59,7 @@ export class DetectionStage {
   async open(partition: number, partitionCount: number): Promise<void> {
     const rules = TRANSACTION_RULES.map((r) => r.create(() => this.deps.rules.current));
     const book = new AlertBook((rule) => this.resolveAfter(rule));
-    const firing = await this.deps.store.query<Record<string, unknown>>(
-      `SELECT alert_id, rule, severity, entity_level, entity_id,
-              toUnixTimestamp64Milli(window_start) AS window_start, toUnixTimestamp64Milli(window_end) AS window_end,
-              toUnixTimestamp64Milli(fired_time) AS fired_time, summary, value, threshold, evidence, labels
-       FROM ${this.deps.tables.alerts} FINAL WHERE state = 'FIRING' AND entity_level = 'TERMINAL'`,
-    );
-    book.restore(
-      firing.map(openAlertOf).filter((a) => partitionOfKey(a.entityId, partitionCount) === partition),
-    );
+    book.restore(await this.writer.firing('TERMINAL', partition, partitionCount));
     this.partitions.set(partition, { rules, book });
     this.updateGauges();
   }
@@ -135,28 +122,7 @@ export class DetectionStage {
   }
 
   private async write(partition: number, out: BookOutput): Promise<void> {
-    const states = [...out.alerts, ...(out.updated ?? [])];
-    if (out.flags.length === 0 && states.length === 0) return this.updateGauges();
-    const now = this.deps.clock();
-    await Promise.all([
-      this.deps.store.insert(
-        this.deps.tables.flags,
-        out.flags.map((f) => flagRow(f, partition, now)),
-      ),
-      this.deps.store.insert(
-        this.deps.tables.alerts,
-        states.map((a) => alertRow(a, partition, now)),
-      ),
-    ]);
-    if (out.alerts.length > 0) {
-      await this.deps.producer.send(
-        this.deps.alertsTopic,
-        'Alert',
-        out.alerts.map((a: Alert) => ({ key: `${a.rule}:${a.entity_level}:${a.entity_id}`, value: a })),
-      );
-    }
-    for (const f of out.flags) this.m.flags.inc({ rule: f.hit.rule }, 1);
-    for (const a of out.alerts) this.m.alerts.inc({ rule: a.rule, state: a.state }, 1);
+    await this.writer.write(partition, out);
     this.updateGauges();
   }
 
@@ -170,28 +136,4 @@ export class DetectionStage {
     for (const [rule, n] of byRule) this.m.state.set({ rule }, n);
     this.m.open.set({}, open);
   }
-}
-
-function openAlertOf(row: Record<string, unknown>): OpenAlert {
-  const num = (v: unknown): number => Number(v);
-  const optionalNum = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
-  const firedTime = num(row['fired_time']);
-  return {
-    alertId: String(row['alert_id']),
-    rule: String(row['rule']),
-    severity: String(row['severity']) as OpenAlert['severity'],
-    level: String(row['entity_level']) as KpiLevel,
-    entityId: String(row['entity_id']),
-    windowStart: num(row['window_start']),
-    windowEnd: num(row['window_end']),
-    firedTime,
-    // The stored row does not say when the rule last hit; the window end is the latest known.
-    lastHitTime: num(row['window_end']),
-    lastFlagTime: num(row['window_end']),
-    summary: String(row['summary']),
-    value: optionalNum(row['value']),
-    threshold: optionalNum(row['threshold']),
-    evidence: { ...(row['evidence'] as Record<string, string>) },
-    labels: { ...(row['labels'] as Record<string, string>) },
-  };
 }

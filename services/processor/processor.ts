@@ -21,6 +21,8 @@ import { PartitionLocks } from './partition-locks.ts';
 import { RawWriter } from './raw-writer.ts';
 import { StatusStage } from './status-stage.ts';
 import { DetectionStage } from './detection-stage.ts';
+import { CardDetectionStage } from './card-detection-stage.ts';
+import { cardCheckpointOf } from './detection/card-checkpoint.ts';
 import type { RulesSource } from './detection/rules-file.ts';
 
 export interface ProcessorDeps {
@@ -73,8 +75,12 @@ interface Position {
 /**
  * Consumes transactions and heartbeats in one consumer group, partition p of both topics going to
  * the same instance. Each fetch of a partition is handled completely — raw rows, KPI windows, late
- * events, terminal status — before its offset is committed, so a crash at any point replays work
- * whose writes are idempotent, and nothing is skipped.
+ * events, terminal status, terminal rules, the republishing of carded transactions to
+ * `card-activity` — before its offset is committed, so a crash at any point replays work whose
+ * writes are idempotent, and nothing is skipped.
+ *
+ * Partition p of `card-activity` (keyed by card token) goes to the same instance too; its card
+ * rules commit their own restart point the same way (CardDetectionStage).
  *
  * Commits on `transactions` carry the window checkpoint: the offset is where the oldest open window
  * began, the metadata where processing ended. A new owner (restart, rebalance) reads from there,
@@ -86,15 +92,19 @@ export class Processor {
   private readonly kpis: KpiStage;
   private readonly status: StatusStage;
   private readonly detection: DetectionStage;
+  private readonly cards: CardDetectionStage;
   private readonly locks = new PartitionLocks();
   private readonly clock: () => number;
   private readonly events;
   private admin: Admin | undefined;
   private partitionCount = 0;
+  private cardPartitionCount = 0;
   private owned = new Set<number>();
   private readonly positions = new Map<string, Position>();
   /** Newest gateway_received_time per partition: the status clock while a backlog is read. */
   private readonly receivedUpTo = new Map<number, number>();
+  /** The same for `card-activity`: the card rules' clock while its backlog is read. */
+  private readonly cardReceivedUpTo = new Map<number, number>();
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> = Promise.resolve();
   private running = false;
@@ -138,6 +148,20 @@ export class Processor {
       metrics: deps.metrics,
       clock: this.clock,
     });
+    this.cards = new CardDetectionStage({
+      store: deps.store,
+      producer: deps.producer,
+      alertsTopic: deps.topics.alerts,
+      tables: {
+        flags: deps.tables.flags,
+        alerts: deps.tables.alerts,
+        transactions: deps.tables.transactions,
+      },
+      rules: deps.rules,
+      logger: deps.logger,
+      metrics: deps.metrics,
+      clock: this.clock,
+    });
     this.events = counter(
       deps.metrics,
       'pospulse_processor_events_total',
@@ -164,6 +188,11 @@ export class Processor {
           schema: 'TerminalHeartbeat',
           handle: (records, partition, batch) => this.onHeartbeats(records, partition, batch),
         },
+        {
+          topic: deps.topics.cardActivity,
+          schema: 'TransactionEvent',
+          handle: (records, partition, batch) => this.onCardActivity(records, partition, batch),
+        },
       ],
     });
   }
@@ -172,7 +201,7 @@ export class Processor {
     return this.running;
   }
 
-  /** Partitions (numbers, the same in both topics) this instance owns now. */
+  /** Partitions (numbers, the same in every topic) this instance owns now. */
   get partitions(): number[] {
     return [...this.owned].sort((a, b) => a - b);
   }
@@ -181,8 +210,12 @@ export class Processor {
     const admin = this.deps.kafka.admin();
     await admin.connect();
     this.admin = admin;
-    const { topics } = await admin.fetchTopicMetadata({ topics: [this.deps.topics.transactions] });
-    this.partitionCount = topics[0]?.partitions.length ?? 0;
+    const { topics } = await admin.fetchTopicMetadata({
+      topics: [this.deps.topics.transactions, this.deps.topics.cardActivity],
+    });
+    const countOf = (topic: string): number => topics.find((t) => t.name === topic)?.partitions.length ?? 0;
+    this.partitionCount = countOf(this.deps.topics.transactions);
+    this.cardPartitionCount = countOf(this.deps.topics.cardActivity);
     await this.consumer.start();
     this.running = true;
     this.timer = setInterval(() => {
@@ -204,7 +237,10 @@ export class Processor {
     const now = new Set(assigned.flatMap((a) => a.partitions));
     for (const p of this.owned) {
       if (now.has(p)) continue;
-      void this.locks.run(p, async () => this.forget(p));
+      void this.locks.run(p, async () => {
+        this.forget(p);
+        this.forgetCards(p);
+      });
     }
     this.owned = now;
     this.deps.logger.info({ partitions: this.partitions }, 'partitions assigned');
@@ -220,6 +256,13 @@ export class Processor {
     }
   }
 
+  /** Card state is fed by its own topic: a failure on `transactions` leaves it alone. */
+  private forgetCards(partition: number): void {
+    this.cards.drop(partition);
+    this.cardReceivedUpTo.delete(partition);
+    this.positions.delete(`${this.deps.topics.cardActivity}:${partition}`);
+  }
+
   private async onTransactions(
     records: ConsumedRecord<TransactionEvent>[],
     partition: number,
@@ -231,6 +274,9 @@ export class Processor {
         const processed = this.kpis.processedUntil(partition);
         const fresh = records.filter((r) => Number(r.offset) >= processed);
         await this.raw.transactions(fresh);
+        // After the raw rows: a card-activity record's transaction is always in the table already,
+        // which the card stage's sale lookups rely on.
+        await this.republishCards(fresh);
         const point = await this.kpis.process(partition, records, batch.nextOffset);
         const events = fresh.map((r) => r.value);
         await this.status.onTransactions(partition, events);
@@ -262,12 +308,60 @@ export class Processor {
     );
   }
 
+  /**
+   * Republishes the fresh transactions that carry a card token to `card-activity`, keyed by the
+   * token, before the batch commits: at-least-once (the card rules deduplicate on event_id).
+   */
+  private async republishCards(fresh: readonly ConsumedRecord<TransactionEvent>[]): Promise<void> {
+    const carded = fresh.filter((r) => r.value.card_token !== null);
+    if (carded.length === 0) return;
+    await this.deps.producer.send(
+      this.deps.topics.cardActivity,
+      'TransactionEvent',
+      carded.map((r) => ({ key: r.value.card_token as string, value: r.value })),
+    );
+  }
+
+  private async onCardActivity(
+    records: ConsumedRecord<TransactionEvent>[],
+    partition: number,
+    batch: BatchInfo,
+  ): Promise<CommitPoint> {
+    return this.locks.run(partition, () =>
+      this.guard(
+        partition,
+        async () => {
+          await this.openCards(partition);
+          const point = await this.cards.process(partition, records, batch.nextOffset);
+          this.noteBatch(this.deps.topics.cardActivity, partition, batch);
+          for (const r of records) {
+            const t = r.value.gateway_received_time;
+            if (t > (this.cardReceivedUpTo.get(partition) ?? -Infinity))
+              this.cardReceivedUpTo.set(partition, t);
+          }
+          return point;
+        },
+        () => this.forgetCards(partition),
+      ),
+    );
+  }
+
+  private async openCards(partition: number): Promise<void> {
+    if (this.cards.has(partition)) return;
+    const committed = await this.committed(this.deps.topics.cardActivity);
+    await this.cards.open(partition, this.cardPartitionCount, committed.get(partition));
+  }
+
   /** State built from records whose outputs may not be durable must not outlive a failure. */
-  private async guard<T>(partition: number, work: () => Promise<T>): Promise<T> {
+  private async guard<T>(
+    partition: number,
+    work: () => Promise<T>,
+    forget: () => void = () => this.forget(partition),
+  ): Promise<T> {
     try {
       return await work();
     } catch (err) {
-      this.forget(partition);
+      forget();
       throw err;
     }
   }
@@ -325,9 +419,11 @@ export class Processor {
   private async tick(): Promise<void> {
     if (!this.running || this.owned.size === 0) return;
     try {
-      const caughtUp = await this.caughtUp();
+      const caughtUp = await this.caughtUp([this.deps.topics.transactions, this.deps.topics.heartbeats]);
+      const cardsCaughtUp = await this.caughtUp([this.deps.topics.cardActivity]);
       const now = this.clock();
       await this.detection.reloadRules(now);
+      await this.cards.reloadRules(now);
       for (const p of this.owned) {
         await this.locks.run(p, () =>
           this.guard(p, async () => {
@@ -343,15 +439,25 @@ export class Processor {
             }
           }),
         );
+        await this.locks.run(p, () =>
+          this.guard(
+            p,
+            async () => {
+              if (!this.owned.has(p)) return;
+              const at = cardsCaughtUp.has(p) ? now : this.cardReceivedUpTo.get(p);
+              if (at !== undefined) await this.cards.tick(p, at);
+            },
+            () => this.forgetCards(p),
+          ),
+        );
       }
     } catch (err) {
       this.deps.logger.warn({ err }, 'processor tick failed; retrying at the next one');
     }
   }
 
-  /** Owned partitions with nothing left to read in either topic. */
-  private async caughtUp(): Promise<Set<number>> {
-    const topics = [this.deps.topics.transactions, this.deps.topics.heartbeats];
+  /** Owned partitions with nothing left to read in any of `topics`. */
+  private async caughtUp(topics: readonly string[]): Promise<Set<number>> {
     const stale = (topic: string, p: number): boolean => {
       const pos = this.positions.get(`${topic}:${p}`);
       // A recent batch tells; otherwise ask the broker (a quiet partition sends no batches).
@@ -384,6 +490,10 @@ export class Processor {
       let next: bigint;
       if (topic === this.deps.topics.transactions) {
         const reading = checkpointOf(p, c);
+        next =
+          reading.kind === 'checkpoint' ? BigInt(reading.checkpoint.nextOffset) : committedNext(c, o.low);
+      } else if (topic === this.deps.topics.cardActivity) {
+        const reading = cardCheckpointOf(c);
         next =
           reading.kind === 'checkpoint' ? BigInt(reading.checkpoint.nextOffset) : committedNext(c, o.low);
       } else {

@@ -5,13 +5,19 @@ import type { KpiLevel } from '../kpi/window-state.ts';
 export type RuleSeverity = Exclude<Severity, 'UNKNOWN'>;
 
 /**
+ * Levels a hit (and so an alert) may be about: the KPI levels, and CARD for the card stage's rules
+ * (entity id = card token).
+ */
+export type HitLevel = KpiLevel | 'CARD';
+
+/**
  * One detection: a rule found its condition true for one entity. The alert book turns hits into
  * one FIRING alert per (rule, entity) and a `flags` row per hit.
  */
 export interface Hit {
   readonly rule: string;
   readonly severity: RuleSeverity;
-  readonly level: KpiLevel;
+  readonly level: HitLevel;
   readonly entityId: string;
   /** Event-time span of the evidence [start, end). */
   readonly windowStart: number;

@@ -14,7 +14,11 @@ import {
 import type { RuleDefinition, RuleSet } from './rules-file.ts';
 
 /** The entity KPI rules' definitions, for the rules file. */
-export const KPI_RULE_DEFINITIONS: readonly RuleDefinition[] = [declineSpikeRule, timeoutSpikeRule, latencySpikeRule];
+export const KPI_RULE_DEFINITIONS: readonly RuleDefinition[] = [
+  declineSpikeRule,
+  timeoutSpikeRule,
+  latencySpikeRule,
+];
 
 /** Minutes kept per entity: the longest window a rule may use plus the minutes still changing. */
 const KEEP_MS = 60 * WINDOW_MS;
@@ -29,7 +33,10 @@ const KEEP_MS = 60 * WINDOW_MS;
  * as partials arrive; a spike is judged on the last `window` minutes, which damps that.
  */
 export class KpiDetection {
-  private readonly entities = new Map<string, { level: KpiLevel; entityId: string; minutes: EntityMinutes }>();
+  private readonly entities = new Map<
+    string,
+    { level: KpiLevel; entityId: string; minutes: EntityMinutes }
+  >();
   private readonly rules: KpiRule[];
   readonly book: AlertBook;
 
@@ -59,7 +66,8 @@ export class KpiDetection {
   onUpdates(updates: readonly { update: KpiUpdate; sourcePartition: number }[], live = true): BookOutput {
     const touched = new Set<string>();
     for (const { update: u, sourcePartition } of updates) {
-      if (u.window_size_ms !== WINDOW_MS || !(KPI_LEVELS as readonly string[]).includes(u.entity_level)) continue;
+      if (u.window_size_ms !== WINDOW_MS || !(KPI_LEVELS as readonly string[]).includes(u.entity_level))
+        continue;
       const level = u.entity_level as KpiLevel;
       const key = `${level}\u0000${u.entity_id}`;
       let e = this.entities.get(key);
@@ -78,7 +86,8 @@ export class KpiDetection {
       const e = this.entities.get(key);
       if (e === undefined) continue;
       for (const r of this.rules) {
-        if (this.rulesNow().get(r.definition).enabled) hits.push(...r.evaluate(e.level, e.entityId, e.minutes));
+        if (this.rulesNow().get(r.definition).enabled)
+          hits.push(...r.evaluate(e.level, e.entityId, e.minutes));
       }
     }
     return this.book.record(hits);

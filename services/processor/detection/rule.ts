@@ -13,6 +13,13 @@ export interface TransactionRule {
    * state after a restart (the previous owner reported those).
    */
   onTransaction(ev: TransactionEvent): Hit[];
+  /**
+   * Optional, for rules that fire on silence (no transaction arrives to trigger them): evaluates at
+   * the tick's `now` (the time `expire` gets) and returns the hits, recorded like onTransaction's.
+   * To be called on every tick for enabled rules, before `expire(now)`; never while state is being
+   * rebuilt.
+   */
+  onTick?(now: number): Hit[];
   /** Forgets what no evaluation at event time `now` or later needs. */
   expire(now: number): void;
   /** Entries held, for the memory gauge (see docs/DETECTION.md, "Memory"). */

@@ -20,8 +20,11 @@ import { LatencySketch } from './latency-sketch.ts';
  * `merge` is associative and commutative, with `WindowState.empty()` as identity.
  */
 
-/** The levels the processor aggregates at (EntityLevel without its UNKNOWN fallback). */
-export type KpiLevel = Exclude<EntityLevel, 'UNKNOWN'>;
+/**
+ * The levels the processor aggregates at: EntityLevel without its UNKNOWN fallback and without
+ * CARD, a level only card-level detection alerts use (there are no per-card KPIs).
+ */
+export type KpiLevel = Exclude<EntityLevel, 'UNKNOWN' | 'CARD'>;
 
 export const KPI_LEVELS: readonly KpiLevel[] = ['TERMINAL', 'MERCHANT', 'REGION', 'ACQUIRER', 'FLEET'];
 

@@ -25,10 +25,11 @@ export type Severity = 'INFO' | 'WARNING' | 'CRITICAL' | 'UNKNOWN';
 export type AlertState = 'FIRING' | 'RESOLVED' | 'UNKNOWN';
 
 /**
- * Level of aggregation a KPI or alert refers to.
+ * Level of aggregation a KPI or alert refers to. CARD (appended in v2) is used by card-level
+ * alerts only; KPIs are never computed per card.
  * Readers map unknown symbols to UNKNOWN.
  */
-export type EntityLevel = 'TERMINAL' | 'MERCHANT' | 'REGION' | 'ACQUIRER' | 'FLEET' | 'UNKNOWN';
+export type EntityLevel = 'TERMINAL' | 'MERCHANT' | 'REGION' | 'ACQUIRER' | 'FLEET' | 'UNKNOWN' | 'CARD';
 
 /**
  * A rule fired or resolved for one entity. An alert is identified by alert_id across its FIRING
@@ -48,7 +49,9 @@ export interface Alert {
   state: AlertState;
   /** Level of the entity the alert is about. */
   entity_level: EntityLevel;
-  /** Id of the entity at `entity_level`; "*" for the fleet. */
+  /**
+   * Id of the entity at `entity_level`; "*" for the fleet; the card token (never a PAN) for CARD.
+   */
   entity_id: string;
   /**
    * Start of the KPI window that triggered the evaluation (ms since the epoch).

@@ -44,6 +44,23 @@ export const TOPICS = {
       'compression.type': 'producer',
     },
   },
+  cardActivity: {
+    name: 'card-activity',
+    doc:
+      'The processor republishes every new transaction that carries a card token here, unchanged, keyed by ' +
+      'the token: the card stage of the instance owning partition p sees all of a card’s attempts, whatever ' +
+      'terminal and transactions partition they came from. At-least-once (repeats after a crash; readers ' +
+      'deduplicate on event_id).',
+    key: 'card token (per-card order as the processor republished)',
+    schema: 'TransactionEvent',
+    partitionShare: 'full',
+    // Card state lives minutes to hours; two days leave room to reprocess after an outage.
+    config: {
+      'cleanup.policy': 'delete',
+      'retention.ms': String(2 * DAY_MS),
+      'compression.type': 'producer',
+    },
+  },
   terminalStatus: {
     name: 'terminal-status',
     doc: 'Latest status of every terminal; compacted so a reader rebuilds the fleet from it.',

@@ -29,6 +29,7 @@ describe('errors', () => {
       new errors.MigrationError('checksum changed'),
       new errors.Iso8583Error('TRUNCATED', 'field ends past the message', 2, 17),
       new errors.OverloadError('queue_full', 'queue full', 1000),
+      new errors.RulesError('rules.json', ['rules.velocity.max_attempts: expected a number']),
     ];
     expect(samples.map((s) => s.constructor)).toEqual(expect.arrayContaining(classes));
     for (const s of samples) {

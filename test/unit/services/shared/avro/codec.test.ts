@@ -255,7 +255,7 @@ describe('AvroCodec in single-object encoding', () => {
       });
       const err = await decodeError(codec.decode(alert, 'TransactionEvent', where));
       expect(err.message).toMatch(
-        /expected TransactionEvent, but the writer schema is pospulse\.events\.Alert v1/,
+        /expected TransactionEvent, but the writer schema is pospulse\.events\.Alert v2/,
       );
       expect(err.message).toContain('topic pp.transactions');
     });

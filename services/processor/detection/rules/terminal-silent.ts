@@ -1,0 +1,204 @@
+import type { TransactionEvent } from '../../../shared/avro/types.generated.ts';
+import type { Hit } from '../hit.ts';
+import { duration, int, num } from '../rule-params.ts';
+import { type SettingsReader, type TransactionRule } from '../rule.ts';
+import { defineRule, type SettingsOf } from '../rules-file.ts';
+import { HourProfile, hourLabel, hourOfWeek } from '../stats/hour-profile.ts';
+import { profileMode, timeZone } from './params.ts';
+
+/**
+ * `terminal_silent`: a terminal that usually trades at this time has sent no transaction for a
+ * while. The terminal-status tracker reports a terminal OFFLINE when neither heartbeats nor
+ * transactions arrive; this rule catches the terminal that still heartbeats but takes no payments
+ * (card reader dead, host link broken, customers sent to another till), which only its usual
+ * business reveals.
+ *
+ * Per terminal it learns the hourly rate of its transactions by hour of the week of the gateway's
+ * receive time in `time_zone` (HourProfile: counts and the span they cover, halving together so the
+ * rate stays right) and remembers the last receive time. It fires on silence, so it is judged in
+ * `onTick(now)`: once nothing came for `silence`, the profile's expected count over the silent span
+ * (each hour's usual rate times the part of it that passed) is compared with `min_expected`. A
+ * quiet spell of a busy terminal is news, a quiet hour of a slow one is not: 20 expected take 20
+ * minutes of silence at 60 transactions an hour, 2 hours at 10. Why 20: each transaction starts a
+ * gap, and a Poisson gap worth 10 expected comes once in 22 000 transactions, before the
+ * profile's own error (a bucket of the week is seen only twice in two weeks); in a simulated fleet
+ * (200 terminals, six weeks) 10 fired on 52 terminals, 15 on 2, 20 on none. The alert then fires on every tick until the terminal
+ * sends again (or is forgotten after `forget_after`), and resolves `resolve_after` later.
+ *
+ * Receive time, not request time: silence is measured on the tick's clock (the wall clock, or the
+ * newest receive time read while a backlog is read), so the profile must be on that clock too.
+ *
+ * Warm-up: no hit before the terminal was learnt for `min_history_days` and from `min_events`
+ * transactions (two weeks by default, every hour of the week seen twice). The profile lives in
+ * memory, so a restart or a partition move starts the warm-up again. Public holidays, when a
+ * fleet's shops close together, look like silence to every busy terminal.
+ *
+ * Memory per terminal (measured with --expose-gc, 20 000 terminals): about 1 KB (the 336-byte
+ * counter array and its headers, clocks, the last event id and placement strings, map entry).
+ */
+export const terminalSilentRule = defineRule({
+  name: 'terminal_silent',
+  doc: 'A terminal that usually trades at this time has sent no transaction for a while: its learned hourly profile expected several over the silent span.',
+  params: {
+    time_zone: timeZone(
+      'Zone the hours are read in. Profiles are learned, so it matters for daylight saving only: in "UTC" a shop\'s busy hours move by one at each change.',
+    ),
+    profile: profileMode(
+      '"hour_of_week": the 168 hours of the week (Sunday closures are learnt); "hour_of_day": the 24 hours, all days alike.',
+    ),
+    silence: duration({
+      doc: 'No transaction received for at least this long…',
+      min: 60_000,
+      max: 86_400_000,
+    }),
+    min_expected: num({
+      doc: '…while the profile expected at least this many over the silent span makes a hit.',
+      min: 1,
+      max: 100_000,
+    }),
+    min_history_days: int({
+      doc: 'Days a terminal is learnt (gateway time, first to latest transaction) before it is judged: the warm-up…',
+      min: 1,
+      max: 365,
+    }),
+    min_events: int({ doc: '…and transactions learnt.', min: 10, max: 1_000_000 }),
+    forget_after: duration({
+      doc: 'A terminal not seen for this long is forgotten (its alert then resolves).',
+      min: 3_600_000,
+      max: 365 * 86_400_000,
+    }),
+  },
+  defaults: {
+    enabled: true,
+    severity: 'WARNING',
+    resolve_after: 300_000,
+    time_zone: 'UTC',
+    profile: 'hour_of_week',
+    silence: 900_000,
+    min_expected: 20,
+    min_history_days: 14,
+    min_events: 200,
+    forget_after: 7 * 86_400_000,
+  },
+});
+
+type Settings = SettingsOf<typeof terminalSilentRule>;
+
+interface TerminalState {
+  readonly profile: HourProfile;
+  lastReceived: number;
+  lastEventId: string;
+  merchantId: string;
+  region: string;
+  acquirerId: string;
+  /** Expected count over [lastReceived, expectedUntil): summed piecewise, one tick at a time. */
+  expectedUntil: number;
+  expected: number;
+}
+
+export class TerminalSilentRule implements TransactionRule {
+  readonly definition = terminalSilentRule;
+  private readonly byTerminal = new Map<string, TerminalState>();
+  /** Settings the running sums were computed with: a reload recomputes them. */
+  private summedWith: Settings | undefined;
+
+  constructor(private readonly settings: SettingsReader<typeof terminalSilentRule>) {}
+
+  /** Terminals held. */
+  get size(): number {
+    return this.byTerminal.size;
+  }
+
+  onTransaction(ev: TransactionEvent): Hit[] {
+    const s = this.settings();
+    const at = ev.gateway_received_time;
+    let t = this.byTerminal.get(ev.terminal_serial);
+    if (t === undefined) {
+      t = {
+        profile: new HourProfile(at),
+        lastReceived: at,
+        lastEventId: ev.event_id,
+        merchantId: ev.merchant_id,
+        region: ev.region,
+        acquirerId: ev.acquirer_id,
+        expectedUntil: at,
+        expected: 0,
+      };
+      this.byTerminal.set(ev.terminal_serial, t);
+    }
+    t.profile.add(hourOfWeek(at, s.time_zone), at);
+    if (at >= t.lastReceived) {
+      t.lastReceived = at;
+      t.lastEventId = ev.event_id;
+      t.merchantId = ev.merchant_id;
+      t.region = ev.region;
+      t.acquirerId = ev.acquirer_id;
+    }
+    t.expectedUntil = t.lastReceived;
+    t.expected = 0;
+    return [];
+  }
+
+  onTick(now: number): Hit[] {
+    const s = this.settings();
+    if (s !== this.summedWith) {
+      for (const t of this.byTerminal.values()) {
+        t.expectedUntil = t.lastReceived;
+        t.expected = 0;
+      }
+      this.summedWith = s;
+    }
+    const hourOf = (time: number): number => hourOfWeek(time, s.time_zone);
+    const hits: Hit[] = [];
+    for (const [serial, t] of this.byTerminal) {
+      if (now - t.lastReceived < s.silence) continue;
+      if (!t.profile.trained(s.min_history_days, s.min_events)) continue;
+      if (now > t.expectedUntil) {
+        t.expected += t.profile.expected(t.expectedUntil, now, s.profile, hourOf);
+        t.expectedUntil = now;
+      }
+      if (t.expected < s.min_expected) continue;
+      hits.push(this.hit(serial, t, s, now));
+    }
+    return hits;
+  }
+
+  private hit(serial: string, t: TerminalState, s: Settings, now: number): Hit {
+    const minutes = Math.floor((now - t.lastReceived) / 60_000);
+    const hour = hourOfWeek(now, s.time_zone);
+    const usual = t.profile.ratePerHour(hour, s.profile);
+    return {
+      rule: this.definition.name,
+      severity: s.severity,
+      level: 'TERMINAL',
+      entityId: serial,
+      windowStart: t.lastReceived,
+      windowEnd: now,
+      value: Number(t.expected.toFixed(1)),
+      threshold: s.min_expected,
+      summary: `terminal ${serial} has sent no transaction for ${minutes} min; its profile expected about ${Math.round(t.expected)} in that time (usually ${usual.toFixed(1)} an hour at ${hourLabel(hour, s.profile)} ${s.time_zone})`,
+      evidence: {
+        last_received: new Date(t.lastReceived).toISOString(),
+        silent_minutes: String(minutes),
+        expected: t.expected.toFixed(1),
+        usual_per_hour: usual.toFixed(1),
+        profile_events: String(t.profile.total),
+        history_days: (t.profile.spanMs / 86_400_000).toFixed(1),
+      },
+      eventIds: [t.lastEventId],
+      labels: {
+        terminal_serial: serial,
+        merchant_id: t.merchantId,
+        region: t.region,
+        acquirer_id: t.acquirerId,
+      },
+    };
+  }
+
+  expire(now: number): void {
+    const forgetAfter = this.settings().forget_after;
+    for (const [serial, t] of this.byTerminal) {
+      if (now - t.lastReceived >= forgetAfter) this.byTerminal.delete(serial);
+    }
+  }
+}
