@@ -10,6 +10,7 @@ import { KafkaError, ShutdownError, isPosPulseError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { AvroCodec } from '../avro/codec.ts';
 import type { RecordOf, SchemaName } from '../avro/types.generated.ts';
+import { DEFAULT_MAX_SEND_BYTES, chunkBySize, type WireMessage } from './send-chunks.ts';
 
 /** What the bus needs of a codec (a narrower type lets unit tests pass a fake). */
 export type RecordCodec = Pick<AvroCodec, 'encode' | 'decode'>;
@@ -39,13 +40,15 @@ export class EventProducer {
   private closing = false;
 
   private readonly compression: CompressionTypes;
+  private readonly maxSendBytes: number;
 
   constructor(
     kafka: Kafka,
     private readonly codec: RecordCodec,
     private readonly logger: Logger,
-    options: { compression?: 'none' | 'gzip' } = {},
+    options: { compression?: 'none' | 'gzip'; maxSendBytes?: number } = {},
   ) {
+    this.maxSendBytes = options.maxSendBytes ?? DEFAULT_MAX_SEND_BYTES;
     this.compression = options.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None;
     this.producer = kafka.producer({
       idempotent: true,
@@ -66,7 +69,10 @@ export class EventProducer {
     }
   }
 
-  /** Encodes and sends records as one request; throws EncodeError before anything is sent if one is invalid. */
+  /**
+   * Encodes and sends records, in order, in as many requests as keep each under the broker's
+   * message size; throws EncodeError before anything is sent if one is invalid.
+   */
   async send<N extends SchemaName>(
     topic: string,
     schema: N,
@@ -91,15 +97,18 @@ export class EventProducer {
     );
   }
 
-  private async sendMessages(
-    topic: string,
-    messages: { key: Buffer | string | null; value: Buffer | null; headers?: IHeaders; timestamp?: string }[],
-  ): Promise<RecordMetadata[]> {
+  private async sendMessages(topic: string, messages: WireMessage[]): Promise<RecordMetadata[]> {
     if (this.closing)
       throw new ShutdownError(`producer is closing; ${messages.length} records to ${topic} not sent`);
     if (messages.length === 0) return [];
     try {
-      return await this.producer.send({ topic, messages, acks: -1, compression: this.compression });
+      const out: RecordMetadata[] = [];
+      // One after the other: a key's records keep their order, as they would in one request.
+      for (const chunk of chunkBySize(messages, this.maxSendBytes))
+        out.push(
+          ...(await this.producer.send({ topic, messages: chunk, acks: -1, compression: this.compression })),
+        );
+      return out;
     } catch (err) {
       if (isPosPulseError(err)) throw err;
       const retriable = (err as { retriable?: boolean }).retriable ?? true;

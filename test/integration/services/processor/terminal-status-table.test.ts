@@ -19,7 +19,8 @@ import { sampleHeartbeat, sampleTransaction } from '../../../support/fixtures.ts
 import { openTestStore, type TestStore } from '../../support/store.ts';
 
 const REAL_DIR = findMigrationsDir();
-const T0 = Date.UTC(2026, 10, 1, 9, 0, 0);
+// Recent enough for the 30-day TTL the test tables get (a fixed date would expire), on an hour boundary.
+const T0 = Math.floor(Date.now() / 3_600_000) * 3_600_000 - 86_400_000;
 const MINUTE = 60_000;
 
 /** The example queries of docs/TERMINAL_STATUS.md, verbatim (database `pospulse`). */

@@ -43,6 +43,8 @@ describeKafka('Kafka bus on the real broker', () => {
   const codec = createAvroCodec(parseAvroCodecConfig({}));
   const prefix = `${uniqueName('bus')}.`;
   const topics: TopicNames = topicNames(prefix);
+  // Broker defaults (message.max.bytes 1 MiB per record batch), one partition.
+  const bigSendTopic = `${prefix}big-send`;
   const open: { stop(): Promise<void> }[] = [];
   let kafka: Kafka;
   let admin: Admin;
@@ -71,13 +73,17 @@ describeKafka('Kafka bus on the real broker', () => {
     await admin.connect();
     producer = new EventProducer(kafka, codec, logger);
     await producer.connect();
+    await admin.createTopics({
+      topics: [{ topic: bigSendTopic, numPartitions: 1, replicationFactor: 1 }],
+      waitForLeaders: true,
+    });
   });
 
   afterAll(async () => {
     for (const c of open) await c.stop();
     await producer?.disconnect();
     if (admin) {
-      await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => undefined);
+      await admin.deleteTopics({ topics: [...Object.values(topics), bigSendTopic] }).catch(() => undefined);
       await admin.disconnect();
     }
   });
@@ -131,6 +137,29 @@ describeKafka('Kafka bus on the real broker', () => {
       const order = got.filter((r) => r.key === serial).map((r) => r.value.request_time);
       expect(order).toEqual([...order].sort((a, b) => a - b));
     }
+  });
+
+  it("sends a batch far above the broker's 1 MiB message limit in one call, every record once", async () => {
+    const topic = `${prefix}big-send`;
+    // Broker defaults: message.max.bytes 1 MiB per record batch.
+    await admin.createTopics({
+      topics: [{ topic, numPartitions: 1, replicationFactor: 1 }],
+      waitForLeaders: true,
+    });
+    const sent = Array.from({ length: 15_000 }, (_, i) => sampleTransaction(i));
+    const encoded = await Promise.all(
+      sent.slice(0, 100).map((v) => codec.encode('TransactionEvent', v, topic)),
+    );
+    const estimate = (encoded.reduce((n, b) => n + b.length, 0) / encoded.length) * sent.length;
+    expect(estimate).toBeGreaterThan(2 * 1024 * 1024);
+    // One key: every record lands in the one partition's batch.
+    await producer.send(
+      topic,
+      'TransactionEvent',
+      sent.map((value) => ({ key: 'one-terminal', value })),
+    );
+    const [offsets] = await admin.fetchTopicOffsets(topic);
+    expect(Number(offsets!.high) - Number(offsets!.low)).toBe(sent.length);
   });
 
   it('refuses a value that does not fit its schema before sending anything', async () => {
