@@ -86,12 +86,20 @@ export class DetectionStage {
     await this.write(partition, p.book.record(hits));
   }
 
-  /** At event time `now`: expires rule state and resolves quiet alerts. */
+  /**
+   * At event time `now`: lets the rules that judge absence (a terminal silent in its hours) hit,
+   * then expires rule state and resolves quiet alerts.
+   */
   async tick(partition: number, now: number): Promise<void> {
     const p = this.partitions.get(partition);
     if (p === undefined) return;
+    const hits: Hit[] = [];
+    for (const r of p.rules)
+      if (r.onTick !== undefined && this.deps.rules.current.get(r.definition).enabled)
+        hits.push(...r.onTick(now));
+    const recorded = p.book.record(hits);
     for (const r of p.rules) r.expire(now);
-    await this.write(partition, { flags: [], alerts: p.book.tick(now) });
+    await this.write(partition, { ...recorded, alerts: [...recorded.alerts, ...p.book.tick(now)] });
   }
 
   /**

@@ -22,6 +22,7 @@ import type { EventProducer, OutgoingRecord } from '../../../../services/shared/
 import { createLogger } from '../../../../services/shared/logger.ts';
 import { createMetricsRegistry, type Registry } from '../../../../services/shared/metrics.ts';
 import { sampleTransaction, transactionAt } from '../../../support/fixtures.ts';
+import { DAY, HOUR, MONDAY, fleet, traffic } from './detection/rules/fleet-traffic.ts';
 
 const T0 = Date.UTC(2026, 10, 1, 9, 0, 0);
 const SEC = 1000;
@@ -349,6 +350,27 @@ describe('DetectionStage', () => {
     expect(first.flags).toHaveLength(3);
     expect(first.alerts).toHaveLength(2);
     expect(second).toEqual(first);
+  });
+
+  it('lets an absence rule hit on a tick: a busy shop silent at lunchtime fires terminal_silent', async () => {
+    const { stage, producer, store } = await harness({ settings: { terminal_silent: { enabled: true } } });
+    await stage.open(0, PARTITIONS);
+    const shop = { ...fleet(24).find((t) => t.kind === 'shop')!, serial: 'SIL-STAGE', peakPerHour: 30 };
+    const week4 = MONDAY + 21 * DAY;
+    await stage.onTransactions(
+      0,
+      [],
+      [...traffic([shop], MONDAY, 21 * 24), ...traffic([shop], week4, 11, 5)],
+    );
+    expect(producer.alerts()).toEqual([]);
+
+    await stage.tick(0, week4 + 11 * HOUR);
+    expect(producer.alerts()).toEqual([]);
+    await stage.tick(0, week4 + 13 * HOUR);
+    expect(producer.alerts().map((r) => [r.key, r.value.state])).toEqual([
+      ['terminal_silent:TERMINAL:SIL-STAGE', 'FIRING'],
+    ]);
+    expect(store.rows<FlagRow>(FLAGS_TABLE).map((f) => f.rule)).toEqual(['terminal_silent']);
   });
 
   it('resolves an alert once its rule has been quiet for resolve_after, and expires rule state', async () => {
