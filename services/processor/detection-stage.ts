@@ -1,4 +1,5 @@
 import type { TransactionEvent } from '../shared/avro/types.generated.ts';
+import { setDetectionGauges } from './detection/gauges.ts';
 import type { Store } from '../shared/clickhouse/store.ts';
 import type { EventProducer } from '../shared/kafka/producer.ts';
 import type { Logger } from '../shared/logger.ts';
@@ -135,13 +136,6 @@ export class DetectionStage {
   }
 
   private updateGauges(): void {
-    const byRule = new Map<string, number>();
-    let open = 0;
-    for (const p of this.partitions.values()) {
-      open += p.book.size;
-      for (const r of p.rules) byRule.set(r.definition.name, (byRule.get(r.definition.name) ?? 0) + r.size);
-    }
-    for (const [rule, n] of byRule) this.m.state.set({ rule }, n);
-    this.m.open.set({}, open);
+    setDetectionGauges(this.partitions.values(), this.m);
   }
 }
