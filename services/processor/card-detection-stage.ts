@@ -1,10 +1,10 @@
 import type { TransactionEvent } from '../shared/avro/types.generated.ts';
-import { setDetectionGauges } from './detection/gauges.ts';
+import { detectionGauges, setDetectionGauges } from './detection/gauges.ts';
 import type { Store } from '../shared/clickhouse/store.ts';
 import type { CommitPoint, CommittedOffset } from '../shared/kafka/consumer.ts';
 import type { EventProducer } from '../shared/kafka/producer.ts';
 import type { Logger } from '../shared/logger.ts';
-import { counter, gauge, type Registry } from '../shared/metrics.ts';
+import { counter, type Registry } from '../shared/metrics.ts';
 import { AlertBook, type BookOutput } from './detection/alert-book.ts';
 import { AlertWriter } from './detection/alert-writer.ts';
 import { CardReplayMarks, cardCheckpointOf, cardCommitPoint } from './detection/card-checkpoint.ts';
@@ -66,13 +66,10 @@ export class CardDetectionStage {
     this.writer = new AlertWriter(deps);
     const r = deps.metrics;
     this.m = {
-      state: gauge(
-        r,
-        'pospulse_processor_detection_state_entries',
-        'Entries held by detection rules, by rule.',
-        ['rule'],
-      ),
-      open: gauge(r, 'pospulse_processor_open_card_alerts', 'CARD alerts firing in the partitions held.', []),
+      ...detectionGauges(r, {
+        name: 'pospulse_processor_open_card_alerts',
+        help: 'CARD alerts firing in the partitions held.',
+      }),
       rebuilds: counter(
         r,
         'pospulse_processor_card_rebuilds_total',

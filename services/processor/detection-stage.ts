@@ -1,9 +1,9 @@
 import type { TransactionEvent } from '../shared/avro/types.generated.ts';
-import { setDetectionGauges } from './detection/gauges.ts';
+import { detectionGauges, setDetectionGauges } from './detection/gauges.ts';
 import type { Store } from '../shared/clickhouse/store.ts';
 import type { EventProducer } from '../shared/kafka/producer.ts';
 import type { Logger } from '../shared/logger.ts';
-import { gauge, type Registry } from '../shared/metrics.ts';
+import type { Registry } from '../shared/metrics.ts';
 import { AlertBook, type BookOutput } from './detection/alert-book.ts';
 import { AlertWriter } from './detection/alert-writer.ts';
 import type { Hit } from './detection/hit.ts';
@@ -42,13 +42,10 @@ export class DetectionStage {
     this.writer = new AlertWriter(deps);
     const r = deps.metrics;
     this.m = {
-      state: gauge(
-        r,
-        'pospulse_processor_detection_state_entries',
-        'Entries held by detection rules, by rule.',
-        ['rule'],
-      ),
-      open: gauge(r, 'pospulse_processor_open_alerts', 'Alerts firing in the partitions held.', []),
+      ...detectionGauges(r, {
+        name: 'pospulse_processor_open_alerts',
+        help: 'Alerts firing in the partitions held.',
+      }),
     };
   }
 

@@ -1,6 +1,6 @@
 import type { Admin, Kafka } from 'kafkajs';
 import type { AvroCodec } from '../shared/avro/codec.ts';
-import type { TerminalHeartbeat, TransactionEvent } from '../shared/avro/types.generated.ts';
+import type { KpiUpdate, TerminalHeartbeat, TransactionEvent } from '../shared/avro/types.generated.ts';
 import type { Store } from '../shared/clickhouse/store.ts';
 import {
   EventConsumer,
@@ -22,6 +22,7 @@ import { RawWriter } from './raw-writer.ts';
 import { StatusStage } from './status-stage.ts';
 import { DetectionStage } from './detection-stage.ts';
 import { CardDetectionStage } from './card-detection-stage.ts';
+import { KpiDetectionStage } from './kpi-detection-stage.ts';
 import { cardCheckpointOf } from './detection/card-checkpoint.ts';
 import type { RulesSource } from './detection/rules-file.ts';
 
@@ -80,7 +81,9 @@ interface Position {
  * writes are idempotent, and nothing is skipped.
  *
  * Partition p of `card-activity` (keyed by card token) goes to the same instance too; its card
- * rules commit their own restart point the same way (CardDetectionStage).
+ * rules commit their own restart point the same way (CardDetectionStage). Partition p of
+ * `kpi-updates` (keyed by entity) feeds the entity KPI rules (KpiDetectionStage), which rebuild
+ * their baselines from `kpi_1m` when they open a partition and commit plain offsets.
  *
  * Commits on `transactions` carry the window checkpoint: the offset is where the oldest open window
  * began, the metadata where processing ended. A new owner (restart, rebalance) reads from there,
@@ -93,6 +96,7 @@ export class Processor {
   private readonly status: StatusStage;
   private readonly detection: DetectionStage;
   private readonly cards: CardDetectionStage;
+  private readonly kpiDetection: KpiDetectionStage;
   private readonly locks = new PartitionLocks();
   private readonly clock: () => number;
   private readonly events;
@@ -162,6 +166,16 @@ export class Processor {
       metrics: deps.metrics,
       clock: this.clock,
     });
+    this.kpiDetection = new KpiDetectionStage({
+      store: deps.store,
+      producer: deps.producer,
+      alertsTopic: deps.topics.alerts,
+      tables: { flags: deps.tables.flags, alerts: deps.tables.alerts, kpi1m: deps.tables.kpi1m },
+      rules: deps.rules,
+      logger: deps.logger,
+      metrics: deps.metrics,
+      clock: this.clock,
+    });
     this.events = counter(
       deps.metrics,
       'pospulse_processor_events_total',
@@ -192,6 +206,11 @@ export class Processor {
           topic: deps.topics.cardActivity,
           schema: 'TransactionEvent',
           handle: (records, partition, batch) => this.onCardActivity(records, partition, batch),
+        },
+        {
+          topic: deps.topics.kpiUpdates,
+          schema: 'KpiUpdate',
+          handle: (records, partition, batch) => this.onKpiUpdates(records, partition, batch),
         },
       ],
     });
@@ -240,6 +259,7 @@ export class Processor {
       void this.locks.run(p, async () => {
         this.forget(p);
         this.forgetCards(p);
+        this.forgetKpiDetection(p);
       });
     }
     this.owned = now;
@@ -261,6 +281,11 @@ export class Processor {
     this.cards.drop(partition);
     this.cardReceivedUpTo.delete(partition);
     this.positions.delete(`${this.deps.topics.cardActivity}:${partition}`);
+  }
+
+  private forgetKpiDetection(partition: number): void {
+    this.kpiDetection.drop(partition);
+    this.positions.delete(`${this.deps.topics.kpiUpdates}:${partition}`);
   }
 
   private async onTransactions(
@@ -346,6 +371,31 @@ export class Processor {
     );
   }
 
+  private async onKpiUpdates(
+    records: ConsumedRecord<KpiUpdate>[],
+    partition: number,
+    batch: BatchInfo,
+  ): Promise<void> {
+    await this.locks.run(partition, () =>
+      this.guard(
+        partition,
+        async () => {
+          if (!this.kpiDetection.has(partition)) {
+            // Open every owned partition that needs it in one read of kpi_1m.
+            const pending = [...this.owned].filter((p) => !this.kpiDetection.has(p));
+            await this.kpiDetection.open(
+              pending.includes(partition) ? pending : [...pending, partition],
+              this.partitionCount,
+            );
+          }
+          await this.kpiDetection.process(partition, records);
+          this.noteBatch(this.deps.topics.kpiUpdates, partition, batch);
+        },
+        () => this.forgetKpiDetection(partition),
+      ),
+    );
+  }
+
   private async openCards(partition: number): Promise<void> {
     if (this.cards.has(partition)) return;
     const committed = await this.committed(this.deps.topics.cardActivity);
@@ -411,28 +461,40 @@ export class Processor {
   }
 
   /**
-   * Every tickInterval: partitions with no backlog move their watermark to now − idleGrace (so a
+   * Every tickInterval: partitions that are current move their watermark to now − idleGrace (so a
    * quiet partition's windows close) and their terminals are judged at the wall clock; partitions
    * still reading a backlog are judged at the newest receive time read, or the backlog would look
    * like silence.
+   *
+   * Current means nothing left to read and either the last events read were received within
+   * idleGrace of now, or nothing came for idleGrace. A backfill of old events (a replay, the
+   * simulator's history) is read as fast as it is written, so the partition is often momentarily
+   * caught up: judging it at the wall clock then would push the rest of the backfill beyond the
+   * windows' lateness and make every terminal look silent.
    */
   private async tick(): Promise<void> {
     if (!this.running || this.owned.size === 0) return;
     try {
-      const caughtUp = await this.caughtUp([this.deps.topics.transactions, this.deps.topics.heartbeats]);
-      const cardsCaughtUp = await this.caughtUp([this.deps.topics.cardActivity]);
+      const topics = this.deps.topics;
+      const caughtUp = await this.caughtUp([topics.transactions, topics.heartbeats]);
+      const cardsCaughtUp = await this.caughtUp([topics.cardActivity]);
+      const kpisCaughtUp = await this.caughtUp([topics.kpiUpdates]);
       const now = this.clock();
+      const current = (p: number, topic: string, received: number | undefined, caught: Set<number>) =>
+        caught.has(p) && this.isCurrent(`${topic}:${p}`, received, now);
       await this.detection.reloadRules(now);
       await this.cards.reloadRules(now);
+      await this.kpiDetection.reloadRules(now);
       for (const p of this.owned) {
+        const txCurrent = current(p, topics.transactions, this.receivedUpTo.get(p), caughtUp);
         await this.locks.run(p, () =>
           this.guard(p, async () => {
             if (!this.owned.has(p)) return;
-            if (caughtUp.has(p) && this.kpis.has(p)) {
+            if (txCurrent && this.kpis.has(p)) {
               const point = await this.kpis.advance(p, now - this.options.idleGraceMs);
-              if (point) await this.consumer.commit(this.deps.topics.transactions, p, point);
+              if (point) await this.consumer.commit(topics.transactions, p, point);
             }
-            const at = caughtUp.has(p) ? now : this.receivedUpTo.get(p);
+            const at = txCurrent ? now : this.receivedUpTo.get(p);
             if (at !== undefined) {
               await this.status.tick(p, at);
               await this.detection.tick(p, at);
@@ -444,16 +506,38 @@ export class Processor {
             p,
             async () => {
               if (!this.owned.has(p)) return;
-              const at = cardsCaughtUp.has(p) ? now : this.cardReceivedUpTo.get(p);
+              const received = this.cardReceivedUpTo.get(p);
+              const at = current(p, topics.cardActivity, received, cardsCaughtUp) ? now : received;
               if (at !== undefined) await this.cards.tick(p, at);
             },
             () => this.forgetCards(p),
+          ),
+        );
+        await this.locks.run(p, () =>
+          this.guard(
+            p,
+            async () => {
+              if (!this.owned.has(p)) return;
+              // KpiUpdates follow the transactions: while those are read from a backlog, the
+              // updates' own minutes are the clock, or quiet entities would look gone.
+              const at = kpisCaughtUp.has(p) && txCurrent ? now : this.kpiDetection.newestEnd(p);
+              if (at !== null) await this.kpiDetection.tick(p, at);
+            },
+            () => this.forgetKpiDetection(p),
           ),
         );
       }
     } catch (err) {
       this.deps.logger.warn({ err }, 'processor tick failed; retrying at the next one');
     }
+  }
+
+  /** See tick: recent events read, or no batch for idleGrace. */
+  private isCurrent(position: string, received: number | undefined, now: number): boolean {
+    const grace = this.options.idleGraceMs;
+    if (received !== undefined && received >= now - grace) return true;
+    const pos = this.positions.get(position);
+    return pos === undefined || now - pos.batchAt >= grace;
   }
 
   /** Owned partitions with nothing left to read in any of `topics`. */

@@ -65,16 +65,23 @@ export class AlertWriter {
   /**
    * The alerts of `level` still FIRING in the alerts table whose entity id, as a Kafka key, falls
    * in `partition` of `partitionCount`: what the previous owner of that partition left open.
+   * `keyOf` gives the Kafka key the entity's records are partitioned by (default: the entity id).
    */
-  async firing(level: HitLevel, partition: number, partitionCount: number): Promise<OpenAlert[]> {
-    // `level` is one of the HitLevel literals, never outside input.
+  async firing(
+    levels: HitLevel | readonly HitLevel[],
+    partition: number,
+    partitionCount: number,
+    keyOf: (a: OpenAlert) => string = (a) => a.entityId,
+  ): Promise<OpenAlert[]> {
+    const list = typeof levels === 'string' ? [levels] : levels;
+    // `levels` are HitLevel literals, never outside input.
     const rows = await this.deps.store.query<Record<string, unknown>>(
       `SELECT alert_id, rule, severity, entity_level, entity_id,
               toUnixTimestamp64Milli(window_start) AS window_start, toUnixTimestamp64Milli(window_end) AS window_end,
               toUnixTimestamp64Milli(fired_time) AS fired_time, summary, value, threshold, evidence, labels
-       FROM ${this.deps.tables.alerts} FINAL WHERE state = 'FIRING' AND entity_level = '${level}'`,
+       FROM ${this.deps.tables.alerts} FINAL WHERE state = 'FIRING' AND entity_level IN (${list.map((l) => `'${l}'`).join(', ')})`,
     );
-    return rows.map(openAlertOf).filter((a) => partitionOfKey(a.entityId, partitionCount) === partition);
+    return rows.map(openAlertOf).filter((a) => partitionOfKey(keyOf(a), partitionCount) === partition);
   }
 }
 

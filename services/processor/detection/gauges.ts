@@ -1,4 +1,5 @@
 import type { Gauge } from 'prom-client';
+import { gauge, type Registry } from '../../shared/metrics.ts';
 
 /** What a detection stage holds per partition, as far as its gauges are concerned. */
 export interface GaugedPartition {
@@ -19,4 +20,20 @@ export function setDetectionGauges(
   }
   for (const [rule, n] of byRule) m.state.set({ rule }, n);
   m.open.set({}, open);
+}
+
+/** A stage's two gauges: the state entries per rule (shared by every stage) and its open alerts. */
+export function detectionGauges(
+  r: Registry,
+  open: { name: string; help: string },
+): { state: Gauge<'rule'>; open: Gauge<string> } {
+  return {
+    state: gauge(
+      r,
+      'pospulse_processor_detection_state_entries',
+      'Entries held by detection rules, by rule.',
+      ['rule'],
+    ),
+    open: gauge(r, open.name, open.help, []),
+  };
 }

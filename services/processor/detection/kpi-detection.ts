@@ -1,8 +1,7 @@
-import type { KpiUpdate } from '../../shared/avro/types.generated.ts';
 import { KPI_LEVELS, WINDOW_MS, type KpiLevel } from '../kpi/window-state.ts';
 import { AlertBook, type BookOutput } from './alert-book.ts';
 import type { Hit } from './hit.ts';
-import { EntityMinutes } from './kpi-rules/entity-minutes.ts';
+import { EntityMinutes, type MinuteUpdate } from './kpi-rules/entity-minutes.ts';
 import {
   LatencySpikeRule,
   ShareSpikeRule,
@@ -21,7 +20,7 @@ export const KPI_RULE_DEFINITIONS: readonly RuleDefinition[] = [
 ];
 
 /** Minutes kept per entity: the longest window a rule may use plus the minutes still changing. */
-const KEEP_MS = 60 * WINDOW_MS;
+export const KEEP_MS = 60 * WINDOW_MS;
 
 /**
  * Entity KPI rules over one partition of `kpi-updates`. Every 1-minute partial of an entity is on
@@ -37,7 +36,7 @@ export class KpiDetection {
     string,
     { level: KpiLevel; entityId: string; minutes: EntityMinutes }
   >();
-  private readonly rules: KpiRule[];
+  readonly rules: readonly KpiRule[];
   readonly book: AlertBook;
 
   constructor(private readonly rulesNow: () => RuleSet) {
@@ -63,7 +62,7 @@ export class KpiDetection {
    * Applies a batch of updates (`sourcePartition` from each record's header); `live` false while
    * rebuilding state, when hits are not reported.
    */
-  onUpdates(updates: readonly { update: KpiUpdate; sourcePartition: number }[], live = true): BookOutput {
+  onUpdates(updates: readonly { update: MinuteUpdate; sourcePartition: number }[], live = true): BookOutput {
     const touched = new Set<string>();
     for (const { update: u, sourcePartition } of updates) {
       if (u.window_size_ms !== WINDOW_MS || !(KPI_LEVELS as readonly string[]).includes(u.entity_level))
@@ -93,10 +92,21 @@ export class KpiDetection {
     return this.book.record(hits);
   }
 
-  /** Forgets entities with no update for `idleMs` before `now` (event time) and resolves quiet alerts. */
+  /**
+   * Resolves alerts quiet since before `now` (event time), and forgets entities with no minute in
+   * the `idleMs` before the partition's newest minute, their minutes settling into the baselines
+   * first. Idleness is judged on the data's own clock, not `now`: a backlog read while the
+   * processor looks caught up must not drop minutes that have not reached the baselines yet.
+   */
   tick(now: number, idleMs = KEEP_MS): BookOutput {
+    let newest = -Infinity;
+    for (const e of this.entities.values()) newest = Math.max(newest, e.minutes.newestMinute);
     for (const [key, e] of this.entities) {
-      if (e.minutes.newestMinute + WINDOW_MS < now - idleMs) this.entities.delete(key);
+      if (e.minutes.newestMinute >= newest - idleMs) continue;
+      for (const settled of e.minutes.drain()) {
+        for (const r of this.rules) r.settle(e.level, e.entityId, settled);
+      }
+      this.entities.delete(key);
     }
     return { flags: [], alerts: this.book.tick(now) };
   }

@@ -2,6 +2,21 @@ import type { KpiUpdate } from '../../../shared/avro/types.generated.ts';
 import { LatencySketch } from '../../kpi/latency-sketch.ts';
 import { WINDOW_MS } from '../../kpi/window-state.ts';
 
+/** The fields of a 1-minute KpiUpdate the KPI rules read (also rebuilt from `kpi_1m` rows). */
+export type MinuteUpdate = Pick<
+  KpiUpdate,
+  | 'entity_level'
+  | 'entity_id'
+  | 'window_start'
+  | 'window_size_ms'
+  | 'version'
+  | 'tx_count'
+  | 'declined_count'
+  | 'timeout_count'
+  | 'refund_count'
+  | 'latency_sketch'
+>;
+
 /** What the KPI rules need of one (entity, minute): the partitions' partials added up. */
 export interface MinuteTotals {
   readonly minute: number;
@@ -51,7 +66,7 @@ export class EntityMinutes {
    * Records one partition's update of a minute (an older version than held is ignored) and returns
    * the minutes that just left the kept span, merged, oldest first.
    */
-  apply(u: KpiUpdate, sourcePartition: number): MinuteTotals[] {
+  apply(u: MinuteUpdate, sourcePartition: number): MinuteTotals[] {
     if (u.window_size_ms !== WINDOW_MS) return [];
     let partials = this.minutes.get(u.window_start);
     if (partials === undefined) {
@@ -83,9 +98,13 @@ export class EntityMinutes {
     return out;
   }
 
-  private settle(): MinuteTotals[] {
+  /** Every minute held, merged, oldest first; the entity is then empty. */
+  drain(): MinuteTotals[] {
+    return this.settle(Infinity);
+  }
+
+  private settle(keepFrom = this.newest - this.keepMs): MinuteTotals[] {
     const out: MinuteTotals[] = [];
-    const keepFrom = this.newest - this.keepMs;
     for (const minute of [...this.minutes.keys()].sort((a, b) => a - b)) {
       if (minute >= keepFrom) break;
       out.push(this.totals(minute, minute + WINDOW_MS));

@@ -1,4 +1,5 @@
 import { CARD_RULE_DEFINITIONS } from '../card-rules/index.ts';
+import { KPI_RULE_DEFINITIONS } from '../kpi-detection.ts';
 import type { TransactionRule } from '../rule.ts';
 import type { RuleDefinition, RuleSet } from '../rules-file.ts';
 import { AmountOutlierRule, amountOutlierRule } from './amount-outlier.ts';
@@ -41,8 +42,9 @@ export const TRANSACTION_RULES = [
   },
 ] as const;
 
-/** Every rule the rules file may configure: the transaction rules, then the card rules. */
+/** Every rule the rules file may configure: the transaction, card and entity KPI rules. */
 export const RULE_DEFINITIONS: readonly RuleDefinition[] = [
   ...TRANSACTION_RULES.map((r) => r.definition),
   ...CARD_RULE_DEFINITIONS,
+  ...KPI_RULE_DEFINITIONS,
 ];

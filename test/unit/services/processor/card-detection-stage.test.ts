@@ -66,7 +66,7 @@ class FakeStore implements Pick<Store, 'insert' | 'query'> {
   async query<T>(sql: string, params?: QueryParams): Promise<T[]> {
     this.queries.push({ sql, params });
     if (sql.includes(TABLES.alerts)) {
-      const level = /entity_level = '([A-Z]+)'/.exec(sql)?.[1];
+      const level = /entity_level IN \('([A-Z]+)'\)/.exec(sql)?.[1];
       return structuredClone(this.alerts.filter((a) => a['entity_level'] === level)) as T[];
     }
     if (sql.includes(TABLES.transactions)) return structuredClone(this.sales) as T[];
@@ -253,7 +253,7 @@ describe('card detection stage', () => {
       },
     ];
     await stage.open(0, PARTITIONS, undefined);
-    expect(store.queries[0]!.sql).toContain(`entity_level = 'CARD'`);
+    expect(store.queries[0]!.sql).toContain(`entity_level IN ('CARD')`);
     // The ring hits the card again: its alert is open already, so no second FIRING record.
     await stage.process(0, records(ring(mine)), '6');
     expect(producer.sent).toEqual([]);

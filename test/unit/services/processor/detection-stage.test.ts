@@ -419,7 +419,7 @@ describe('DetectionStage', () => {
     expect(store.queries).toHaveLength(1);
     expect(store.queries[0]).toMatch(new RegExp(`FROM ${ALERTS_TABLE} FINAL`));
     expect(store.queries[0]).toMatch(/state = 'FIRING'/);
-    expect(store.queries[0]).toMatch(/entity_level = 'TERMINAL'/);
+    expect(store.queries[0]).toMatch(/entity_level IN \('TERMINAL'\)/);
     expect(await metricValue(metrics, 'pospulse_processor_open_alerts')).toBe(1);
 
     // A's alert is still open: its burst adds a flag under the stored id, no second FIRING record.

@@ -1,7 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { KpiUpdate } from '../../../../../../services/shared/avro/types.generated.ts';
-import { WINDOW_MS, WindowState } from '../../../../../../services/processor/kpi/window-state.ts';
-import { windowVersion } from '../../../../../../services/processor/kpi/windows.ts';
+import { WINDOW_MS } from '../../../../../../services/processor/kpi/window-state.ts';
 import { EntityMinutes } from '../../../../../../services/processor/detection/kpi-rules/entity-minutes.ts';
 import {
   LatencySpikeRule,
@@ -11,46 +9,7 @@ import {
   timeoutSpikeRule,
   type KpiRule,
 } from '../../../../../../services/processor/detection/kpi-rules/spike-rules.ts';
-import { transactionAt } from '../../../../../support/fixtures.ts';
-
-const T0 = Date.UTC(2026, 10, 2, 8, 0, 0);
-
-interface MinuteShape {
-  tx: number;
-  declineShare?: number;
-  timeoutShare?: number;
-  latencyMs?: number;
-}
-
-/** The 1-minute KpiUpdate of `merchant` in `partition` for minute `m`, built by the real fold. */
-function minuteUpdate(merchant: string, m: number, shape: MinuteShape, partition = 0): KpiUpdate {
-  const state = WindowState.empty();
-  const start = T0 + m * WINDOW_MS;
-  for (let i = 0; i < shape.tx; i++) {
-    const declined = i < Math.round(shape.tx * (shape.declineShare ?? 0));
-    const timedOut = !declined && i >= shape.tx - Math.round(shape.tx * (shape.timeoutShare ?? 0));
-    const t = start + Math.floor((i * WINDOW_MS) / shape.tx);
-    const latency = (shape.latencyMs ?? 200) + (i % 7) * 10;
-    state.add(
-      transactionAt(m * 10_000 + i + partition * 1_000_000, t, t + 300, {
-        merchant_id: merchant,
-        status: declined ? 'DECLINED' : timedOut ? 'TIMEOUT' : 'APPROVED',
-        response_code: declined ? '05' : timedOut ? null : '00',
-        response_time: timedOut ? null : t + latency,
-        transaction_type: 'SALE',
-      }),
-    );
-  }
-  return state.toKpiUpdate({
-    entityLevel: 'MERCHANT',
-    entityId: merchant,
-    windowStart: start,
-    windowSizeMs: WINDOW_MS,
-    version: windowVersion(state.txCount, true),
-    isFinal: true,
-    emittedTime: start + 3 * WINDOW_MS,
-  });
-}
+import { T0, minuteUpdate, type MinuteShape } from './kpi-minutes.ts';
 
 /** Feeds minutes 0..n-1 of `shape(m)` through EntityMinutes and a rule, as the KPI stage does. */
 function run(rule: KpiRule, shape: (m: number) => MinuteShape, minutes: number, partitions = 1) {
