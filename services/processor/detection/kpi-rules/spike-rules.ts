@@ -8,7 +8,7 @@ import type { EntityMinutes, MinuteTotals } from './entity-minutes.ts';
 /**
  * Rules over an entity's complete 1-minute KPIs (all partitions' partials added up): a share or the
  * host latency over the last `window` compared with the entity's own baseline — an exponentially
- * weighted mean of its settled minutes. A spike is a jump against the entity's normal, so a
+ * weighted mean of its settled minutes (shares weighted by the minute's transactions). A spike is a jump against the entity's normal, so a
  * merchant whose customers often have insufficient funds is not flagged for being itself.
  */
 export interface KpiRule {
@@ -47,10 +47,21 @@ const commonParams = {
   }),
 };
 
-/** Baseline of one metric for one entity: EWMA over settled minutes. */
+/**
+ * Baseline of one metric for one entity: exponentially weighted means, over settled minutes, of a
+ * numerator and a weight, so a share is weighted by its minute's traffic (a quiet minute with one
+ * decline out of one attempt does not count as much as a busy one).
+ */
 interface Baseline {
-  mean: number;
+  num: number;
+  den: number;
   minutes: number;
+}
+
+/** One settled minute's contribution: `value` is `num / weight`. */
+interface Sample {
+  num: number;
+  weight: number;
 }
 
 abstract class BaselineRule implements KpiRule {
@@ -63,7 +74,7 @@ abstract class BaselineRule implements KpiRule {
 
   protected abstract settings(): SettingsOf<RuleDefinition<typeof commonParams>>;
   /** The metric of one settled minute, or null when the minute says nothing (too little traffic). */
-  protected abstract minuteValue(m: MinuteTotals): number | null;
+  protected abstract minuteSample(m: MinuteTotals): Sample | null;
   /** The current value over the window, or null when there is too little to judge. */
   protected abstract currentValue(t: MinuteTotals): number | null;
   /** The floor a hit needs whatever the baseline. */
@@ -82,14 +93,15 @@ abstract class BaselineRule implements KpiRule {
   settle(level: KpiLevel, entityId: string, minute: MinuteTotals): void {
     const s = this.settings();
     if (!s.levels.includes(level)) return;
-    const v = this.minuteValue(minute);
+    const v = this.minuteSample(minute);
     if (v === null) return;
     const key = `${level}\u0000${entityId}`;
     const b = this.baselines.get(key);
     const alpha = 1 - Math.pow(0.5, WINDOW_MS / s.half_life);
-    if (b === undefined) this.baselines.set(key, { mean: v, minutes: 1 });
+    if (b === undefined) this.baselines.set(key, { num: v.num, den: v.weight, minutes: 1 });
     else {
-      b.mean += alpha * (v - b.mean);
+      b.num += alpha * (v.num - b.num);
+      b.den += alpha * (v.weight - b.den);
       b.minutes += 1;
     }
   }
@@ -98,15 +110,16 @@ abstract class BaselineRule implements KpiRule {
     const s = this.settings();
     if (!s.levels.includes(level)) return [];
     const b = this.baselines.get(`${level}\u0000${entityId}`);
-    if (b === undefined || b.minutes < s.min_baseline_minutes) return [];
+    if (b === undefined || b.minutes < s.min_baseline_minutes || b.den <= 0) return [];
+    const baseline = b.num / b.den;
     const end = minutes.newestMinute + WINDOW_MS;
     const start = end - s.window;
     const t = minutes.totals(start, end);
     const value = this.currentValue(t);
     if (value === null) return [];
-    const threshold = Math.max(this.floor(), b.mean * s.factor);
+    const threshold = Math.max(this.floor(), baseline * s.factor);
     if (value < threshold) return [];
-    const d = this.describe(level, entityId, value, b.mean, t);
+    const d = this.describe(level, entityId, value, baseline, t);
     return [
       {
         rule: this.definition.name,
@@ -120,7 +133,7 @@ abstract class BaselineRule implements KpiRule {
         summary: d.summary,
         evidence: {
           ...d.evidence,
-          baseline: b.mean.toFixed(4),
+          baseline: baseline.toFixed(4),
           baseline_minutes: String(b.minutes),
           transactions: String(t.tx),
         },
@@ -194,8 +207,8 @@ export class ShareSpikeRule extends BaselineRule {
     return this.read();
   }
 
-  protected minuteValue(m: MinuteTotals): number | null {
-    return m.tx === 0 ? null : m[this.field] / m.tx;
+  protected minuteSample(m: MinuteTotals): Sample | null {
+    return m.tx === 0 ? null : { num: m[this.field], weight: m.tx };
   }
 
   protected currentValue(t: MinuteTotals): number | null {
@@ -253,9 +266,10 @@ export class LatencySpikeRule extends BaselineRule {
     return this.read();
   }
 
-  protected minuteValue(m: MinuteTotals): number | null {
+  protected minuteSample(m: MinuteTotals): Sample | null {
     if (m.latency === null || m.latency.count < this.read().min_responses) return null;
-    return m.latency.quantile(0.95);
+    const p95 = m.latency.quantile(0.95);
+    return p95 === null ? null : { num: p95, weight: 1 };
   }
 
   protected currentValue(t: MinuteTotals): number | null {

@@ -74,6 +74,19 @@ describe('decline_spike', () => {
     expect(run(declines(), (m) => ({ tx: 120, declineShare: m < 5 ? 0.05 : 0.6 }), 12).hits).toEqual([]);
   });
 
+  it('weighs baseline minutes by their traffic: quiet minutes full of declines do not mask a spike', () => {
+    // Every other minute one attempt, declined; busy minutes 2 % declined: about 3 % overall.
+    const shape = (m: number) =>
+      m >= 40
+        ? { tx: 100, declineShare: 0.25 }
+        : m % 2 === 0
+          ? { tx: 1, declineShare: 1 }
+          : { tx: 100, declineShare: 0.02 };
+    const { hits } = run(declines(), shape, 46);
+    expect(hits.length).toBeGreaterThan(0);
+    expect(hits[0]!.threshold).toBeCloseTo(0.2, 5);
+  });
+
   it('does not judge a window with too few transactions', () => {
     expect(
       run(declines(), (m) => ({ tx: m < 40 ? 120 : 4, declineShare: m < 40 ? 0.05 : 1 }), 46).hits,
