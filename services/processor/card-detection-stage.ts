@@ -35,6 +35,23 @@ export const MAX_CARD_REBUILD_MS = 3_600_000;
 /** Rows a sale lookup reads at most; past it, lookups without a match found stay unanswered. */
 const SALE_LOOKUP_LIMIT = 10_000;
 
+/**
+ * An event that waits for settled history is folded once every `transactions` partition has been
+ * processed this far past its request time: events reach a partition out of order by about as much
+ * as the windows' allowed lateness.
+ */
+export const SETTLE_MARGIN_MS = 120_000;
+
+/** Events held for settled history per partition at most; past it the oldest are judged anyway. */
+export const MAX_WAITING = 100_000;
+
+interface Waiting {
+  offset: number;
+  ev: TransactionEvent;
+  /** Index in CARD_RULES of the rule it waits for. */
+  rule: number;
+}
+
 interface PartitionCards {
   /** One instance per CARD_RULES entry, same order. */
   rules: CardRule[];
@@ -42,6 +59,8 @@ interface PartitionCards {
   marks: CardReplayMarks;
   /** Offsets below this were processed by a previous owner: replaying them only rebuilds state. */
   processedUntil: number;
+  /** Events some rule folds only once history is settled (see waitsForSettled), offset order. */
+  waiting: Waiting[];
 }
 
 /**
@@ -61,6 +80,8 @@ export class CardDetectionStage {
   private readonly m;
   /** The rule set the partitions' rules were last aligned with (see reloadRules). */
   private ruleSet: RuleSet;
+  /** Every `transactions` partition has been processed up to this request time (setSettled). */
+  private settled = -Infinity;
 
   constructor(private readonly deps: CardDetectionStageDeps) {
     this.writer = new AlertWriter(deps);
@@ -75,6 +96,12 @@ export class CardDetectionStage {
         'pospulse_processor_card_rebuilds_total',
         'Card-activity partition states opened, by origin (checkpoint, none, invalid).',
         ['origin'],
+      ),
+      waitingOverflow: counter(
+        r,
+        'pospulse_processor_card_waiting_overflow_total',
+        'Events judged before their history was settled, because too many were waiting.',
+        [],
       ),
       lookups: counter(
         r,
@@ -123,7 +150,7 @@ export class CardDetectionStage {
     if (cp?.historyFrom != null) for (const rule of rules) rule.historyFrom?.(cp.historyFrom);
     const book = new AlertBook((rule) => this.resolveAfter(rule));
     book.restore(await this.writer.firing('CARD', partition, partitionCount));
-    this.partitions.set(partition, { rules, book, marks, processedUntil });
+    this.partitions.set(partition, { rules, book, marks, processedUntil, waiting: [] });
     this.m.rebuilds.inc({ origin: reading.kind }, 1);
     this.deps.logger.info(
       { partition, ...(cp ? { restartOffset: cp.restartOffset, nextOffset: cp.nextOffset } : {}) },
@@ -155,28 +182,96 @@ export class CardDetectionStage {
     const p = this.get(partition);
     const enabled = this.enabledRules(p);
     const replayed: TransactionEvent[] = [];
-    const fresh: TransactionEvent[] = [];
-    for (const r of records) (Number(r.offset) < p.processedUntil ? replayed : fresh).push(r.value);
+    const fresh: { offset: number; ev: TransactionEvent }[] = [];
+    for (const r of records) {
+      const offset = Number(r.offset);
+      if (offset < p.processedUntil) replayed.push(r.value);
+      else fresh.push({ offset, ev: r.value });
+    }
     const firstBatch = p.marks.from === null;
     p.marks.note(records.map((r) => ({ offset: Number(r.offset), received: r.value.gateway_received_time })));
     if (firstBatch && p.marks.from !== null) for (const rule of p.rules) rule.historyFrom?.(p.marks.from);
 
     for (const ev of replayed) for (const rule of enabled) rule.onTransaction(ev);
-    await this.lookUp(enabled, fresh);
+    // What each rule folds now; the rest waits for the other partitions (waitsForSettled).
+    const now = new Map<CardRule, TransactionEvent[]>(enabled.map((r) => [r, []]));
+    const held = new Set<string>();
+    for (const { offset, ev } of fresh) {
+      for (const rule of enabled) {
+        if (rule.waitsForSettled?.(ev) === true && !this.isSettled(ev)) {
+          p.waiting.push({ offset, ev, rule: p.rules.indexOf(rule) });
+          held.add(`${rule.definition.name}\u0000${ev.event_id}`);
+        } else now.get(rule)?.push(ev);
+      }
+    }
+    await this.lookUp(now);
     const hits: Hit[] = [];
-    for (const ev of fresh) for (const rule of enabled) hits.push(...rule.onTransaction(ev));
+    for (const { ev } of fresh) {
+      for (const rule of enabled)
+        if (!held.has(`${rule.definition.name}\u0000${ev.event_id}`)) hits.push(...rule.onTransaction(ev));
+    }
+    hits.push(...(await this.release(p)));
     await this.write(partition, p.book.record(hits));
     const next = Number(nextOffset);
     if (next > p.processedUntil) p.processedUntil = next;
-    return cardCommitPoint(p.marks.checkpoint(p.processedUntil, this.rebuildSpan()));
+    return this.commitPoint(p);
+  }
+
+  /** The commit point of a partition now (a tick may have released waiting events), if open. */
+  commitPointOf(partition: number): CommitPoint | undefined {
+    const p = this.partitions.get(partition);
+    return p === undefined ? undefined : this.commitPoint(p);
+  }
+
+  /**
+   * Every `transactions` partition has been processed up to request time `time` (the processor
+   * reads the group's checkpoints); events waiting for settled history before it may be judged.
+   */
+  setSettled(time: number): void {
+    this.settled = time;
+  }
+
+  /** The commit point of a partition: never past an event still waiting. */
+  private commitPoint(p: PartitionCards): CommitPoint {
+    const oldestWaiting = p.waiting[0]?.offset ?? Infinity;
+    return cardCommitPoint(p.marks.checkpoint(Math.min(p.processedUntil, oldestWaiting), this.rebuildSpan()));
+  }
+
+  private isSettled(ev: TransactionEvent): boolean {
+    return ev.request_time + SETTLE_MARGIN_MS <= this.settled;
+  }
+
+  /** Folds the waiting events that are settled now (or the oldest, past MAX_WAITING). */
+  private async release(p: PartitionCards): Promise<Hit[]> {
+    if (p.waiting.length === 0) return [];
+    const enabled = new Set(this.ruleSet.enabled);
+    const overflow = p.waiting.length - MAX_WAITING;
+    const ready: Waiting[] = [];
+    const still: Waiting[] = [];
+    p.waiting.forEach((w, i) => (i < overflow || this.isSettled(w.ev) ? ready : still).push(w));
+    p.waiting = still;
+    if (overflow > 0) this.m.waitingOverflow.inc({}, overflow);
+    const now = new Map<CardRule, TransactionEvent[]>();
+    for (const w of ready) {
+      const rule = p.rules[w.rule];
+      if (rule === undefined || !enabled.has(rule.definition.name)) continue;
+      let list = now.get(rule);
+      if (list === undefined) now.set(rule, (list = []));
+      list.push(w.ev);
+    }
+    await this.lookUp(now);
+    const hits: Hit[] = [];
+    for (const [rule, events] of now) for (const ev of events) hits.push(...rule.onTransaction(ev));
+    return hits;
   }
 
   /** At event time `now`: expires rule state and resolves quiet alerts. */
   async tick(partition: number, now: number): Promise<void> {
     const p = this.partitions.get(partition);
     if (p === undefined) return;
+    const recorded = p.book.record(await this.release(p));
     for (const rule of this.enabledRules(p)) rule.expire(now);
-    await this.write(partition, { flags: [], alerts: p.book.tick(now) });
+    await this.write(partition, { ...recorded, alerts: [...recorded.alerts, ...p.book.tick(now)] });
   }
 
   /**
@@ -224,9 +319,12 @@ export class CardDetectionStage {
    * Asks the transactions table the rules' questions about older sales, in one query per batch:
    * the merchant id leads the table's primary key, so the lookup reads only those merchants' parts.
    */
-  private async lookUp(rules: readonly CardRule[], fresh: readonly TransactionEvent[]): Promise<void> {
+  private async lookUp(byRule: ReadonlyMap<CardRule, readonly TransactionEvent[]>): Promise<void> {
     const asks: { rule: CardRule; lookup: SaleLookup }[] = [];
-    for (const rule of rules) for (const lookup of rule.lookups?.(fresh) ?? []) asks.push({ rule, lookup });
+    for (const [rule, events] of byRule) {
+      if (events.length === 0) continue;
+      for (const lookup of rule.lookups?.(events) ?? []) asks.push({ rule, lookup });
+    }
     if (asks.length === 0) return;
     const lookups = asks.map((a) => a.lookup);
     const rows = await this.deps.store.query<{

@@ -1,4 +1,4 @@
-import type { TransactionEvent } from '../shared/avro/types.generated.ts';
+import type { TerminalHeartbeat, TransactionEvent } from '../shared/avro/types.generated.ts';
 import { detectionGauges, setDetectionGauges } from './detection/gauges.ts';
 import type { Store } from '../shared/clickhouse/store.ts';
 import type { EventProducer } from '../shared/kafka/producer.ts';
@@ -82,6 +82,13 @@ export class DetectionStage {
     const hits: Hit[] = [];
     for (const ev of fresh) for (const r of enabled) hits.push(...r.onTransaction(ev));
     await this.write(partition, p.book.record(hits));
+  }
+
+  /** Heartbeats of a partition's terminals, for the rules that judge silence (no hits). */
+  onHeartbeats(partition: number, heartbeats: readonly TerminalHeartbeat[]): void {
+    const p = this.partitions.get(partition);
+    if (p === undefined) return;
+    for (const r of p.rules) if (r.onHeartbeat !== undefined) for (const hb of heartbeats) r.onHeartbeat(hb);
   }
 
   /**

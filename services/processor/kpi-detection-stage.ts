@@ -219,6 +219,8 @@ export class KpiDetectionStage {
           declined_count: Number(row.declined_count),
           timeout_count: Number(row.timeout_count),
           refund_count: Number(row.refund_count),
+          // Only rebuilds state (no hits): the minute's end stands for its emission.
+          emitted_time: Number(row.window_start) + WINDOW_MS,
           latency_sketch:
             row.latency_sketch_base64 === null || row.latency_sketch_base64 === ''
               ? null

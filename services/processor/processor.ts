@@ -109,6 +109,8 @@ export class Processor {
   private readonly receivedUpTo = new Map<number, number>();
   /** The same for `card-activity`: the card rules' clock while its backlog is read. */
   private readonly cardReceivedUpTo = new Map<number, number>();
+  /** The card commit point a tick last committed per partition (offset:metadata). */
+  private readonly cardTickCommits = new Map<number, string | undefined>();
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> = Promise.resolve();
   private running = false;
@@ -326,6 +328,7 @@ export class Processor {
         await this.raw.heartbeats(records);
         const heartbeats = records.map((r) => r.value);
         await this.status.onHeartbeats(partition, heartbeats);
+        this.detection.onHeartbeats(partition, heartbeats);
         this.noteBatch(this.deps.topics.heartbeats, partition, batch);
         for (const hb of heartbeats) this.noteReceived(partition, hb.gateway_received_time);
         this.events.inc({ type: 'TerminalHeartbeat' }, records.length);
@@ -479,6 +482,7 @@ export class Processor {
       const caughtUp = await this.caughtUp([topics.transactions, topics.heartbeats]);
       const cardsCaughtUp = await this.caughtUp([topics.cardActivity]);
       const kpisCaughtUp = await this.caughtUp([topics.kpiUpdates]);
+      this.cards.setSettled(await this.transactionsSettled());
       const now = this.clock();
       const current = (p: number, topic: string, received: number | undefined, caught: Set<number>) =>
         caught.has(p) && this.isCurrent(`${topic}:${p}`, received, now);
@@ -508,7 +512,14 @@ export class Processor {
               if (!this.owned.has(p)) return;
               const received = this.cardReceivedUpTo.get(p);
               const at = current(p, topics.cardActivity, received, cardsCaughtUp) ? now : received;
-              if (at !== undefined) await this.cards.tick(p, at);
+              if (at === undefined) return;
+              await this.cards.tick(p, at);
+              // Waiting refunds it judged move the restart point: a quiet partition sends no batch.
+              const point = this.cards.commitPointOf(p);
+              const key = point === undefined ? undefined : `${point.offset}:${point.metadata ?? ''}`;
+              if (point === undefined || this.cardTickCommits.get(p) === key) return;
+              await this.consumer.commit(topics.cardActivity, p, point);
+              this.cardTickCommits.set(p, key);
             },
             () => this.forgetCards(p),
           ),
@@ -530,6 +541,29 @@ export class Processor {
     } catch (err) {
       this.deps.logger.warn({ err }, 'processor tick failed; retrying at the next one');
     }
+  }
+
+  /**
+   * The request time every `transactions` partition has been processed up to, by the group's
+   * checkpoints (all instances'): a partition read to its end does not hold anything back, one
+   * behind holds back its newest event time (−∞ before its first commit).
+   */
+  private async transactionsSettled(): Promise<number> {
+    const admin = this.requireAdmin();
+    const topic = this.deps.topics.transactions;
+    const [offsets, committed] = await Promise.all([admin.fetchTopicOffsets(topic), this.committed(topic)]);
+    let settled = Infinity;
+    for (const o of offsets) {
+      if (o.high === o.low) continue;
+      const reading = checkpointOf(o.partition, committed.get(o.partition));
+      if (reading.kind !== 'checkpoint') {
+        settled = -Infinity;
+        continue;
+      }
+      if (BigInt(reading.checkpoint.nextOffset) >= BigInt(o.high)) continue;
+      settled = Math.min(settled, reading.checkpoint.maxEventTime ?? -Infinity);
+    }
+    return settled;
   }
 
   /** See tick: recent events read, or no batch for idleGrace. */

@@ -75,6 +75,15 @@ export interface SimTransaction {
   readonly time: number;
   readonly fields: TransactionFields;
   readonly incidents: readonly string[];
+  /** A follow-up (refund, void, reversal, completion): the operationKey of the one it refers to. */
+  readonly followsUp?: string;
+}
+
+/** Names an approved operation a follow-up may refer to. */
+export function operationKey(
+  fields: Pick<TransactionFields, 'merchant_id' | 'pan' | 'request_time' | 'amount_minor'>,
+): string {
+  return `${fields.merchant_id}|${fields.pan ?? ''}|${fields.request_time}|${fields.amount_minor}`;
 }
 
 export interface SimHeartbeat {

@@ -1,6 +1,6 @@
 import { ValidationError } from '../shared/errors.ts';
 import type { TokenKeys } from '../gateway/card-data.ts';
-import { compareEvents, type SimEvent, type SimTransaction } from './events.ts';
+import { compareEvents, operationKey, type SimEvent, type SimTransaction } from './events.ts';
 import { buildFleet, type Fleet, type FleetOptions } from './fleet.ts';
 import {
   IncidentPlacementError,
@@ -125,6 +125,8 @@ interface IncidentQueue {
 export class Simulator {
   readonly fleet: Fleet;
   readonly traffic: TrafficGenerator;
+  /** Approved operations an incident turned down, until a follow-up referring to them is dropped. */
+  private readonly spoiled = new Set<string>();
   readonly start: number;
   readonly end: number;
   readonly seed: string;
@@ -334,7 +336,14 @@ export class Simulator {
     this.running = this.running.filter((q) => q.incident.end > from || q.next < q.events.length);
     for (const ev of this.traffic.nextTick()) {
       if (originTime(ev) >= this.end) continue;
-      for (const out of this.applyIncidents(ev)) this.pending.push(out);
+      // A follow-up of an operation an incident turned down (timed out, declined, never sent)
+      // would refund or void money never taken: it is left out.
+      if (ev.kind === 'transaction' && ev.followsUp !== undefined && this.spoiled.delete(ev.followsUp))
+        continue;
+      const outs = this.applyIncidents(ev);
+      if (ev.kind === 'transaction' && ev.fields.status === 'APPROVED' && !keptApproved(ev, outs))
+        this.spoiled.add(operationKey(ev.fields));
+      for (const out of outs) this.pending.push(out);
     }
     for (const q of this.running) {
       while (q.next < q.events.length && originTime(q.events[q.next] as SimEvent) < tickEnd) {
@@ -370,6 +379,14 @@ export class Simulator {
     while (this.cursor < this.end) yield* this.step();
     yield* this.drain();
   }
+}
+
+/** Whether an approved transaction is still sent approved after the incidents changed it. */
+function keptApproved(ev: SimTransaction, outs: readonly SimEvent[]): boolean {
+  return outs.some(
+    (o) =>
+      o.kind === 'transaction' && o.fields.event_id === ev.fields.event_id && o.fields.status === 'APPROVED',
+  );
 }
 
 /** The transactions of `events` (a type guard for filters). */

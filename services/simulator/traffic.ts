@@ -7,6 +7,7 @@ import type {
 } from '../shared/avro/types.generated.ts';
 import { APPROVED, declineInfo, type AcquirerInfo, type CardType, type CategoryInfo } from './catalog.ts';
 import {
+  operationKey,
   simHeartbeat,
   simTransaction,
   type HeartbeatFields,
@@ -159,9 +160,24 @@ export function makeBasket(category: CategoryInfo, amount: number, rng: Rng): Ba
   };
 }
 
-/** Cards by home region and type, for picking who pays. */
+/** Cards away from home for the whole run, per thousand (chosen by card index, no random draw). */
+export const VISITOR_PER_MILLE = 60;
+
+/**
+ * The region a card spends the run in when it is a visitor (away from home), else null. A visitor
+ * stays in one region, so normal traffic never has a card in two places at once: a traveller's
+ * payments come from the visitors of the merchant's region, not from any card anywhere.
+ */
+export function visitedRegion(card: Card, regions: readonly Region[]): Region | null {
+  if (regions.length < 2 || (card.index * 7919) % 1000 >= VISITOR_PER_MILLE) return null;
+  const others = regions.filter((r) => r.index !== card.region.index);
+  return others[card.index % others.length] ?? null;
+}
+
+/** Cards by the region they are in (residents; visitors apart) and type, for picking who pays. */
 export class CardBook {
   private readonly byRegion = new Map<number, Map<CardType | 'ANY', WeightedTable<Card>>>();
+  private readonly visitors = new Map<number, Map<CardType | 'ANY', WeightedTable<Card>>>();
   private readonly global = new Map<CardType | 'ANY', WeightedTable<Card>>();
 
   constructor(fleet: Fleet) {
@@ -172,8 +188,9 @@ export class CardBook {
       list.push(card);
     };
     for (const card of fleet.cards) {
+      const visiting = visitedRegion(card, fleet.regions);
       for (const kind of [card.product.type, 'ANY']) {
-        add(`${card.region.index}|${kind}`, card);
+        add(visiting === null ? `${card.region.index}|${kind}` : `v${visiting.index}|${kind}`, card);
         add(`*|${kind}`, card);
       }
     }
@@ -182,14 +199,26 @@ export class CardBook {
       const table = new WeightedTable(cards.map((c) => [c, c.activity] as const));
       if (region === '*') this.global.set(kind, table);
       else {
-        let byKind = this.byRegion.get(Number(region));
-        if (byKind === undefined) this.byRegion.set(Number(region), (byKind = new Map()));
+        const into = region.startsWith('v') ? this.visitors : this.byRegion;
+        const index = Number(region.replace('v', ''));
+        let byKind = into.get(index);
+        if (byKind === undefined) into.set(index, (byKind = new Map()));
         byKind.set(kind, table);
       }
     }
   }
 
-  /** A card of `type` (any type when null) at home in `region`, else from anywhere. */
+  /** A visitor of `region` (a card from elsewhere spending the run there), else any card. */
+  pickVisitor(region: Region, type: CardType | null, rng: Rng): Card {
+    const kind = type ?? 'ANY';
+    const table =
+      this.visitors.get(region.index)?.get(kind) ??
+      this.global.get(kind) ??
+      (this.global.get('ANY') as WeightedTable<Card>);
+    return table.pick(rng);
+  }
+
+  /** A card of `type` (any type when null) at home and present in `region`, else from anywhere. */
   pick(region: Region | null, type: CardType | null, rng: Rng): Card {
     const kind = type ?? 'ANY';
     const table =
@@ -403,8 +432,10 @@ export class TrafficGenerator {
         card = null;
         entryMode = 'UNKNOWN';
       } else {
-        const home = rng.chance(mix.traveller_share) ? null : merchant.region;
-        card = this.cards.pick(home, method === 'CONTACTLESS' ? null : method, rng);
+        const type = method === 'CONTACTLESS' ? null : method;
+        card = rng.chance(mix.traveller_share)
+          ? this.cards.pickVisitor(merchant.region, type, rng)
+          : this.cards.pick(merchant.region, type, rng);
         entryMode = method === 'CONTACTLESS' ? 'CONTACTLESS' : this.entries.pick(rng);
       }
       amount = type === 'BALANCE_INQUIRY' ? 0 : sampleAmount(category, merchant.region, rng);
@@ -447,7 +478,18 @@ export class TrafficGenerator {
         state.paperLeft = Math.max(0, state.paperLeft - 1);
       }
     }
-    return simTransaction(fields);
+    const tx = simTransaction(fields);
+    return ref
+      ? {
+          ...tx,
+          followsUp: operationKey({
+            merchant_id: merchant.id,
+            pan: ref.card.pan,
+            request_time: ref.time,
+            amount_minor: ref.amount,
+          }),
+        }
+      : tx;
   }
 
   private heartbeats(from: number, to: number): SimEvent[] {

@@ -63,7 +63,9 @@ export class KpiDetection {
    * rebuilding state, when hits are not reported.
    */
   onUpdates(updates: readonly { update: MinuteUpdate; sourcePartition: number }[], live = true): BookOutput {
-    const touched = new Set<string>();
+    const hits: Hit[] = [];
+    /** Entities changed since last judged, with the emission time of their newest update. */
+    const touched = new Map<string, number>();
     for (const { update: u, sourcePartition } of updates) {
       if (u.window_size_ms !== WINDOW_MS || !(KPI_LEVELS as readonly string[]).includes(u.entity_level))
         continue;
@@ -74,22 +76,33 @@ export class KpiDetection {
         if (!this.rules.some((r) => this.watches(r, level))) continue;
         this.entities.set(key, (e = { level, entityId: u.entity_id, minutes: new EntityMinutes(KEEP_MS) }));
       }
+      // A batch read from a backlog holds many minutes of an entity: judge each minute as it
+      // completes, as a live reader would have, not only the last one.
+      const asOf = touched.get(key);
+      if (live && asOf !== undefined && u.window_start > e.minutes.newestMinute) {
+        hits.push(...this.judge(e, asOf));
+        touched.delete(key);
+      }
       for (const settled of e.minutes.apply(u, sourcePartition)) {
         for (const r of this.rules) r.settle(level, u.entity_id, settled);
       }
-      touched.add(key);
+      touched.set(key, Math.max(touched.get(key) ?? -Infinity, u.emitted_time));
     }
     if (!live) return { flags: [], alerts: [] };
-    const hits: Hit[] = [];
-    for (const key of touched) {
+    for (const [key, asOf] of touched) {
       const e = this.entities.get(key);
-      if (e === undefined) continue;
-      for (const r of this.rules) {
-        if (this.rulesNow().get(r.definition).enabled)
-          hits.push(...r.evaluate(e.level, e.entityId, e.minutes));
-      }
+      if (e !== undefined) hits.push(...this.judge(e, asOf));
     }
     return this.book.record(hits);
+  }
+
+  private judge(e: { level: KpiLevel; entityId: string; minutes: EntityMinutes }, asOf: number): Hit[] {
+    const hits: Hit[] = [];
+    for (const r of this.rules) {
+      if (this.rulesNow().get(r.definition).enabled)
+        hits.push(...r.evaluate(e.level, e.entityId, e.minutes, asOf));
+    }
+    return hits;
   }
 
   /**

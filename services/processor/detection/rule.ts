@@ -1,4 +1,4 @@
-import type { TransactionEvent } from '../../shared/avro/types.generated.ts';
+import type { TerminalHeartbeat, TransactionEvent } from '../../shared/avro/types.generated.ts';
 import type { Hit } from './hit.ts';
 import type { RuleDefinition, SettingsOf } from './rules-file.ts';
 
@@ -20,6 +20,8 @@ export interface TransactionRule {
    * rebuilt.
    */
   onTick?(now: number): Hit[];
+  /** Optional, for rules that judge a terminal's silence: it is alive while it heartbeats. */
+  onHeartbeat?(hb: TerminalHeartbeat): void;
   /** Forgets what no evaluation at event time `now` or later needs. */
   expire(now: number): void;
   /** Entries held, for the memory gauge (see docs/DETECTION.md, "Memory"). */

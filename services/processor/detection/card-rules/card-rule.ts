@@ -30,6 +30,12 @@ export interface CardRule extends TransactionRule {
   lookups?(fresh: readonly TransactionEvent[]): SaleLookup[];
   /** Whether the transactions table holds a sale matching lookup `eventId` (see SaleLookup). */
   answer?(eventId: string, matched: boolean): void;
+  /**
+   * Whether judging `ev` needs every earlier event of its card first (a refund's sale may come
+   * from a `transactions` partition that is behind): the stage then folds it into this rule only
+   * once every partition has been processed past its request time (CardDetectionStage).
+   */
+  waitsForSettled?(ev: TransactionEvent): boolean;
 }
 
 /**

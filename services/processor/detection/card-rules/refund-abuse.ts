@@ -158,6 +158,10 @@ export class RefundAbuseRule implements CardRule {
     return out;
   }
 
+  waitsForSettled(ev: TransactionEvent): boolean {
+    return ev.transaction_type === 'REFUND' && isApproved(ev);
+  }
+
   answer(eventId: string, matched: boolean): void {
     this.answers.set(eventId, matched);
   }

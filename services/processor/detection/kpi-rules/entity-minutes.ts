@@ -15,6 +15,7 @@ export type MinuteUpdate = Pick<
   | 'timeout_count'
   | 'refund_count'
   | 'latency_sketch'
+  | 'emitted_time'
 >;
 
 /** What the KPI rules need of one (entity, minute): the partitions' partials added up. */

@@ -1,6 +1,7 @@
 import type { KpiLevel } from '../../kpi/window-state.ts';
 import { WINDOW_MS } from '../../kpi/window-state.ts';
 import type { Hit } from '../hit.ts';
+import { binomialTail } from '../stats/tails.ts';
 import { duration, int, num, share, stringList } from '../rule-params.ts';
 import { defineRule, type RuleDefinition, type SettingsOf } from '../rules-file.ts';
 import type { EntityMinutes, MinuteTotals } from './entity-minutes.ts';
@@ -13,8 +14,11 @@ import type { EntityMinutes, MinuteTotals } from './entity-minutes.ts';
  */
 export interface KpiRule {
   readonly definition: RuleDefinition;
-  /** Evaluates one entity whose minutes just changed. */
-  evaluate(level: KpiLevel, entityId: string, minutes: EntityMinutes): Hit[];
+  /**
+   * Evaluates one entity whose minutes just changed. `asOf` (event time) is when the data judged
+   * ends if before the newest minute's end: a partial minute judged as it stands.
+   */
+  evaluate(level: KpiLevel, entityId: string, minutes: EntityMinutes, asOf?: number): Hit[];
   /** Feeds one settled minute (older than the evaluation span) to the entity's baseline. */
   settle(level: KpiLevel, entityId: string, minute: MinuteTotals): void;
   /** Baselines held. */
@@ -79,6 +83,10 @@ abstract class BaselineRule implements KpiRule {
   protected abstract currentValue(t: MinuteTotals): number | null;
   /** The floor a hit needs whatever the baseline. */
   protected abstract floor(): number;
+  /** Whether the value could be chance against the baseline (a hit needs this false). */
+  protected chance(_t: MinuteTotals, _baseline: number): boolean {
+    return false;
+  }
   protected abstract describe(
     level: KpiLevel,
     entityId: string,
@@ -106,7 +114,7 @@ abstract class BaselineRule implements KpiRule {
     }
   }
 
-  evaluate(level: KpiLevel, entityId: string, minutes: EntityMinutes): Hit[] {
+  evaluate(level: KpiLevel, entityId: string, minutes: EntityMinutes, asOf = Infinity): Hit[] {
     const s = this.settings();
     if (!s.levels.includes(level)) return [];
     const b = this.baselines.get(`${level}\u0000${entityId}`);
@@ -118,7 +126,7 @@ abstract class BaselineRule implements KpiRule {
     const value = this.currentValue(t);
     if (value === null) return [];
     const threshold = Math.max(this.floor(), baseline * s.factor);
-    if (value < threshold) return [];
+    if (value < threshold || this.chance(t, baseline)) return [];
     const d = this.describe(level, entityId, value, baseline, t);
     return [
       {
@@ -127,7 +135,8 @@ abstract class BaselineRule implements KpiRule {
         level,
         entityId,
         windowStart: start,
-        windowEnd: end,
+        // Fired at the end of the data judged: a partial minute ends when it was emitted.
+        windowEnd: Math.max(start + 1, Math.min(end, asOf)),
         value,
         threshold,
         summary: d.summary,
@@ -161,6 +170,11 @@ function shareRule(
         min: 1,
         max: 1_000_000,
       }),
+      significance: num({
+        doc: `…and the window's count of ${what} must be this improbable (one-sided binomial tail) at the baseline share: a small window of a quiet entity does not fire on two unlucky attempts.`,
+        min: 0,
+        max: 1,
+      }),
     },
     defaults: {
       enabled: true,
@@ -173,6 +187,7 @@ function shareRule(
       factor: defaults.factor,
       min_share: defaults.min_share,
       min_transactions: 30,
+      significance: 1e-6,
     },
   });
 }
@@ -219,11 +234,20 @@ export class ShareSpikeRule extends BaselineRule {
     return this.read().min_share;
   }
 
+  protected override chance(t: MinuteTotals, baseline: number): boolean {
+    // A baseline of zero would make any count impossible: floor it at one in a thousand.
+    return binomialTail(t.tx, t[this.field], Math.max(baseline, 0.001)) > this.read().significance;
+  }
+
   protected describe(level: KpiLevel, entityId: string, value: number, baseline: number, t: MinuteTotals) {
     const what = this.field === 'declined' ? 'decline' : 'timeout';
     return {
       summary: `${what} share of ${level.toLowerCase()} ${entityId} at ${(value * 100).toFixed(1)} % (baseline ${(baseline * 100).toFixed(1)} %) over ${t.tx} transactions`,
-      evidence: { [`${what}_share`]: value.toFixed(4), [this.field]: String(t[this.field]) },
+      evidence: {
+        [`${what}_share`]: value.toFixed(4),
+        [this.field]: String(t[this.field]),
+        p_value: binomialTail(t.tx, t[this.field], Math.max(baseline, 0.001)).toExponential(2),
+      },
     };
   }
 }

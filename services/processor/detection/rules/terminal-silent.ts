@@ -1,4 +1,4 @@
-import type { TransactionEvent } from '../../../shared/avro/types.generated.ts';
+import type { TerminalHeartbeat, TransactionEvent } from '../../../shared/avro/types.generated.ts';
 import type { Hit } from '../hit.ts';
 import { duration, int, num } from '../rule-params.ts';
 import { type SettingsReader, type TransactionRule } from '../rule.ts';
@@ -56,6 +56,16 @@ export const terminalSilentRule = defineRule({
       min: 1,
       max: 100_000,
     }),
+    dark_after: duration({
+      doc: 'A terminal that heartbeats (its heartbeats seen before) and has sent neither a transaction nor a heartbeat for this long is dark: keep it above the heartbeat interval…',
+      min: 60_000,
+      max: 86_400_000,
+    }),
+    dark_min_expected: num({
+      doc: '…and a hit once its profile expected at least this many transactions since its last one (it is in its business hours).',
+      min: 0.1,
+      max: 100_000,
+    }),
     min_history_days: int({
       doc: 'Days a terminal is learnt (gateway time, first to latest transaction) before it is judged: the warm-up…',
       min: 1,
@@ -76,6 +86,8 @@ export const terminalSilentRule = defineRule({
     profile: 'hour_of_week',
     silence: 900_000,
     min_expected: 20,
+    dark_after: 300_000,
+    dark_min_expected: 2,
     min_history_days: 14,
     min_events: 200,
     forget_after: 7 * 86_400_000,
@@ -87,6 +99,8 @@ type Settings = SettingsOf<typeof terminalSilentRule>;
 interface TerminalState {
   readonly profile: HourProfile;
   lastReceived: number;
+  /** Receive time of its newest heartbeat; null while none was seen (dark is then not judged). */
+  lastHeartbeat: number | null;
   lastEventId: string;
   merchantId: string;
   region: string;
@@ -117,6 +131,7 @@ export class TerminalSilentRule implements TransactionRule {
       t = {
         profile: new HourProfile(at),
         lastReceived: at,
+        lastHeartbeat: null,
         lastEventId: ev.event_id,
         merchantId: ev.merchant_id,
         region: ev.region,
@@ -139,6 +154,12 @@ export class TerminalSilentRule implements TransactionRule {
     return [];
   }
 
+  onHeartbeat(hb: TerminalHeartbeat): void {
+    const t = this.byTerminal.get(hb.terminal_serial);
+    if (t !== undefined && hb.gateway_received_time > (t.lastHeartbeat ?? -Infinity))
+      t.lastHeartbeat = hb.gateway_received_time;
+  }
+
   onTick(now: number): Hit[] {
     const s = this.settings();
     if (s !== this.summedWith) {
@@ -150,20 +171,25 @@ export class TerminalSilentRule implements TransactionRule {
     }
     const hourOf = (time: number): number => hourOfWeek(time, s.time_zone);
     const hits: Hit[] = [];
+    const quietFor = Math.min(s.silence, s.dark_after);
     for (const [serial, t] of this.byTerminal) {
-      if (now - t.lastReceived < s.silence) continue;
+      if (now - t.lastReceived < quietFor) continue;
       if (!t.profile.trained(s.min_history_days, s.min_events)) continue;
       if (now > t.expectedUntil) {
         t.expected += t.profile.expected(t.expectedUntil, now, s.profile, hourOf);
         t.expectedUntil = now;
       }
-      if (t.expected < s.min_expected) continue;
-      hits.push(this.hit(serial, t, s, now));
+      const dark =
+        t.lastHeartbeat !== null &&
+        now - Math.max(t.lastHeartbeat, t.lastReceived) >= s.dark_after &&
+        t.expected >= s.dark_min_expected;
+      const silent = now - t.lastReceived >= s.silence && t.expected >= s.min_expected;
+      if (dark || silent) hits.push(this.hit(serial, t, s, now, dark));
     }
     return hits;
   }
 
-  private hit(serial: string, t: TerminalState, s: Settings, now: number): Hit {
+  private hit(serial: string, t: TerminalState, s: Settings, now: number, dark: boolean): Hit {
     const minutes = Math.floor((now - t.lastReceived) / 60_000);
     const hour = hourOfWeek(now, s.time_zone);
     const usual = t.profile.ratePerHour(hour, s.profile);
@@ -175,10 +201,12 @@ export class TerminalSilentRule implements TransactionRule {
       windowStart: t.lastReceived,
       windowEnd: now,
       value: Number(t.expected.toFixed(1)),
-      threshold: s.min_expected,
-      summary: `terminal ${serial} has sent no transaction for ${minutes} min; its profile expected about ${Math.round(t.expected)} in that time (usually ${usual.toFixed(1)} an hour at ${hourLabel(hour, s.profile)} ${s.time_zone})`,
+      threshold: dark ? s.dark_min_expected : s.min_expected,
+      summary: `terminal ${serial} has sent no transaction${dark ? ' and no heartbeat' : ''} for ${minutes} min; its profile expected about ${Math.round(t.expected)} in that time (usually ${usual.toFixed(1)} an hour at ${hourLabel(hour, s.profile)} ${s.time_zone})`,
       evidence: {
+        pattern: dark ? 'dark' : 'silent',
         last_received: new Date(t.lastReceived).toISOString(),
+        ...(t.lastHeartbeat === null ? {} : { last_heartbeat: new Date(t.lastHeartbeat).toISOString() }),
         silent_minutes: String(minutes),
         expected: t.expected.toFixed(1),
         usual_per_hour: usual.toFixed(1),

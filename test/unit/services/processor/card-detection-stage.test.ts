@@ -151,6 +151,8 @@ async function harness(opts: { rules?: RulesSource } = {}) {
     metrics,
     clock: () => clock.now,
   });
+  // Every transactions partition processed: refunds are judged at once unless a test says otherwise.
+  stage.setSettled(Infinity);
   return { stage, store, producer, metrics, lines, rules, clock };
 }
 
@@ -318,6 +320,34 @@ describe('card detection stage', () => {
     expect(
       await metricValue(metrics, 'pospulse_processor_card_sale_lookups_total', { outcome: 'unmatched' }),
     ).toBe(1);
+  });
+
+  it('holds a refund until every transactions partition is past it, so a sale from a lagging one still explains it', async () => {
+    const { stage, producer } = await harness();
+    const card = cardIn(0);
+    const other = cardIn(0, card + 1);
+    const shop = shops[4]!;
+    await stage.open(0, PARTITIONS, undefined);
+    // Another transactions partition is behind: it has not republished the sale before the refund.
+    stage.setSettled(T - 10 * MIN);
+    const refund = attempt(card, shop, 0, T, { transaction_type: 'REFUND', amount_minor: 2_500 });
+    const orphan = attempt(other, shop, 1, T + SEC, { transaction_type: 'REFUND', amount_minor: 900 });
+    const held = await stage.process(0, records([refund, orphan]), '2');
+    expect(producer.sent).toEqual([]);
+    // The commit never passes a waiting refund: a restart judges it again.
+    expect(cardCheckpointOf({ offset: held.offset, metadata: held.metadata ?? null })).toMatchObject({
+      kind: 'checkpoint',
+      checkpoint: { nextOffset: 0 },
+    });
+    const sale = attempt(card, shop, 1, T - 5 * MIN, { amount_minor: 3_000 });
+    await stage.process(0, records([sale], 2), '3');
+    expect(producer.sent).toEqual([]);
+    // Settled past both refunds: the one with a sale passes, the orphan is an alert.
+    stage.setSettled(T + 3 * MIN);
+    await stage.tick(0, T + 3 * MIN);
+    expect(producer.sent.map((r) => [r.value.rule, r.value.entity_id, r.value.state])).toEqual([
+      ['refund_abuse', tokenOf(other), 'FIRING'],
+    ]);
   });
 
   it('commits the oldest record a rebuild needs: at most MAX_CARD_REBUILD_MS of receive time back', async () => {

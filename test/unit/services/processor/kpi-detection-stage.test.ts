@@ -164,7 +164,9 @@ describe('KpiDetectionStage', () => {
     ]);
     // Each half-minute of 30 attempts has round(30 × 4 %) = 1 decline.
     expect(Number(firing[0]!.evidence['baseline'])).toBeCloseTo(1 / 30, 3);
-    expect(store.rows<AlertRow>(TABLES.alerts)).toHaveLength(1);
+    // Judged minute by minute: one alert, its row following the newest evidence.
+    expect(new Set(store.rows<AlertRow>(TABLES.alerts).map((a) => a.alert_id)).size).toBe(1);
+    expect(firing[0]!.fired_time).toBe(T0 + 92 * WINDOW_MS);
   });
 
   it('does not judge an entity without a baseline (empty kpi_1m), nor one of another partition', async () => {

@@ -9,7 +9,8 @@ import {
   parseLabels,
   writeLabelFile,
 } from '../../../../services/simulator/labels.ts';
-import { Simulator } from '../../../../services/simulator/simulator.ts';
+import { operationKey, type SimTransaction } from '../../../../services/simulator/events.ts';
+import { Simulator, isTransaction } from '../../../../services/simulator/simulator.ts';
 
 const KEYS = parseTokenKeys(`k1:${Buffer.alloc(32, 5).toString('base64')}`);
 const START = Date.UTC(2026, 2, 3, 8);
@@ -148,5 +149,44 @@ describe('label file', { timeout: 30_000 }, () => {
     for (const pan of sim.fleet.cards.map((c) => c.pan)) expect(text.includes(pan)).toBe(false);
     expect(() => parseLabels('{"incident_id":1}\n')).toThrow(/^line 1: not a label record/);
     expect(() => parseLabels('\n{')).toThrow(/^line 2: not JSON/);
+  });
+
+  it('never follows up an operation an incident turned down, and keeps every card in one region', () => {
+    const sim = new Simulator({
+      seed: 'follow-ups',
+      fleet: { terminals: 60, regions: 3, acquirers: 1, cards: 2_000 },
+      rate: 4,
+      start: START,
+      end: START + 6 * 3_600_000,
+      // Every answer of the one acquirer times out for an hour: refunds of those sales would be
+      // refunds of money never taken.
+      incidents: [
+        {
+          kind: 'acquirer_host_slowdown',
+          start: START + 3_600_000,
+          end: START + 2 * 3_600_000,
+          params: { timeout_share: 1 },
+        },
+      ],
+      tokenKeys: KEYS,
+    });
+    const txs = [...sim.events()].filter(isTransaction);
+    const approved = new Set(
+      txs.filter((t) => t.fields.status === 'APPROVED').map((t) => operationKey(t.fields)),
+    );
+    const followUps = txs.filter(
+      (t): t is SimTransaction & { followsUp: string } => t.followsUp !== undefined,
+    );
+    expect(followUps.length).toBeGreaterThan(20);
+    for (const f of followUps) expect(approved.has(f.followsUp)).toBe(true);
+    // Travellers are visitors who stay in the region they visit: no card is seen in two regions.
+    const regionsOf = new Map<string, Set<string>>();
+    for (const t of txs) {
+      if (t.fields.pan === null || t.incidents.length > 0) continue;
+      let set = regionsOf.get(t.fields.pan);
+      if (set === undefined) regionsOf.set(t.fields.pan, (set = new Set()));
+      set.add(t.fields.region);
+    }
+    expect([...regionsOf.values()].filter((r) => r.size > 1)).toEqual([]);
   });
 });

@@ -103,6 +103,21 @@ describe('timeout_spike', () => {
   });
 });
 
+describe('share rules on a quiet entity', () => {
+  it('do not fire on two unlucky attempts in a small window, which the share alone would call a spike', () => {
+    // 0.4 % timeouts usually; then 6 attempts a minute, 2 of the window's 30 timing out (6.7 %).
+    const shape = (m: number) =>
+      m < 40 ? { tx: 250, timeoutShare: 0.004 } : { tx: 6, timeoutShare: m === 42 ? 0.34 : 0 };
+    expect(run(timeouts(), shape, 46).hits).toEqual([]);
+    const loose = new ShareSpikeRule(
+      timeoutSpikeRule,
+      () => ({ ...timeoutSpikeRule.defaults, significance: 1 }),
+      'timeouts',
+    );
+    expect(run(loose, shape, 46).hits.length).toBeGreaterThan(0);
+  });
+});
+
 describe('latency_spike', () => {
   it('fires when the p95 host latency jumps against its baseline', () => {
     const { hits } = run(latency(), (m) => ({ tx: 100, latencyMs: m < 30 ? 200 : 1_800 }), 36);

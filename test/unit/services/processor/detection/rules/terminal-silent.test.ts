@@ -17,6 +17,7 @@ import {
   traffic,
   type FleetTerminal,
 } from './fleet-traffic.ts';
+import { sampleHeartbeat } from '../../../../../support/fixtures.ts';
 
 type Settings = SettingsOf<typeof terminalSilentRule>;
 
@@ -87,6 +88,38 @@ describe('TerminalSilentRule', () => {
     });
     expect(first.hit.value!).toBeGreaterThanOrEqual(20);
     expect(first.hit.evidence['last_received']).toBe(new Date(last.gateway_received_time).toISOString());
+  });
+
+  it('calls a terminal dark within minutes once its heartbeats stop too, in its hours only', () => {
+    const { rule } = setup();
+    feed(rule, [...threeWeeks, ...mondayMorning]);
+    const last = lastOf('SIL-BUSY', mondayMorning).gateway_received_time;
+    const beat = (serial: string, t: number) =>
+      rule.onHeartbeat(sampleHeartbeat(1, { terminal_serial: serial, gateway_received_time: t }));
+    // Both shops heartbeat every minute until 11:00; then the busy one goes dark, the slow one
+    // keeps heartbeating (alive, merely quiet).
+    for (let t = WEEK4 + 10 * HOUR; t <= WEEK4 + 11 * HOUR; t += 60_000) {
+      beat('SIL-BUSY', t);
+      beat('SIL-SLOW', t);
+    }
+    for (let t = WEEK4 + 11 * HOUR; t <= WEEK4 + 12 * HOUR; t += 60_000) beat('SIL-SLOW', t);
+    const hits = tickEach(rule, WEEK4 + 11 * HOUR, WEEK4 + 12 * HOUR);
+    expect(new Set(hits.map((h) => h.hit.entityId))).toEqual(new Set(['SIL-BUSY']));
+    const first = hits[0]!;
+    expect(first.hit.evidence['pattern']).toBe('dark');
+    // Five minutes after the last heartbeat, or once two sales were due since the last one.
+    expect(first.now).toBeGreaterThanOrEqual(Math.max(WEEK4 + 11 * HOUR + 5 * 60_000, last));
+    expect(first.now).toBeLessThan(WEEK4 + 11 * HOUR + 15 * 60_000);
+    expect(first.hit.threshold).toBe(2);
+
+    // Dark on a Sunday, when the shop is closed: nothing was due, no hit.
+    const sunday = WEEK4 - DAY + 12 * HOUR;
+    const { rule: closed } = setup();
+    feed(closed, threeWeeks);
+    closed.onHeartbeat(
+      sampleHeartbeat(1, { terminal_serial: 'SIL-BUSY', gateway_received_time: sunday - HOUR }),
+    );
+    expect(tickEach(closed, sunday, sunday + HOUR)).toEqual([]);
   });
 
   it('keeps firing on every tick while the terminal stays silent and stops at its next transaction', () => {
