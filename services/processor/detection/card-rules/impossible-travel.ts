@@ -76,7 +76,7 @@ function located(ev: TransactionEvent): ev is TransactionEvent & { latitude: num
  * either time direction (arrival order is not request order); the fastest pair over the limit is
  * the hit.
  *
- * Memory (V8 heap, measured by scripts/bench/card-rules-memory.ts on Node 20): ~190 bytes per kept
+ * Memory (V8 heap, measured by scripts/bench/_card-rules-memory.ts on Node 20): ~190 bytes per kept
  * point (object, boxed time and coordinates, event id; merchant and terminal interned) and ~170 per
  * card (token, map entry, array): ~550 bytes for a card with two located attempts, ~525 MiB per
  * million cards seen within the window (6 h by default), at most ~1.7 KB a card (8 points).

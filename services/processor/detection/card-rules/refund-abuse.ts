@@ -108,7 +108,7 @@ const matches = (sale: Sale, refund: TransactionEvent, lookback: number): boolea
  * folded; without an answer the refund is not judged — a missing sale is never inferred from
  * missing memory.
  *
- * Memory (V8 heap, measured by scripts/bench/card-rules-memory.ts on Node 20): ~80 bytes per kept
+ * Memory (V8 heap, measured by scripts/bench/_card-rules-memory.ts on Node 20): ~80 bytes per kept
  * sale (object, boxed time; merchant and currency interned, no event id), ~150 per refund, ~260 per
  * card (token, map entry, history object, arrays): ~500 bytes for a card with three sales, ~480 MiB
  * per million cards that bought within sales_memory (1 day by default), at most ~900 bytes a card

@@ -72,7 +72,7 @@ interface Crossing {
 /**
  * Per card, its attempts of the last `window` in request-time order, at most max_attempts_kept.
  *
- * Memory (V8 heap, measured by scripts/bench/card-rules-memory.ts on Node 20): ~325 bytes for a
+ * Memory (V8 heap, measured by scripts/bench/_card-rules-memory.ts on Node 20): ~325 bytes for a
  * card with one attempt in the window — token string (shared with the other card rules), map
  * entry, array — and ~150 bytes per further attempt (the object, its boxed time, the event id;
  * terminal and merchant strings interned). ~470 bytes for a card with two attempts: ~450 MiB per

@@ -3,7 +3,7 @@
  * docs/PROCESSOR.md): feeds N cards' worth of attempts into each rule, then into all three at once
  * (they share the token strings of the events), and measures the retained heap after a full GC.
  *
- *   node --expose-gc --import tsx scripts/bench/card-rules-memory.ts [cards=200000]
+ *   npm run bench:card-memory -- [cards=200000]   (node --expose-gc; not part of npm run bench)
  *
  * Strings are built the way the Avro decoder builds them (flat, one copy per event), so a rule that
  * keeps a reference to an event's string pays for it.
