@@ -84,11 +84,16 @@ export class DetectionStage {
     await this.write(partition, p.book.record(hits));
   }
 
-  /** Heartbeats of a partition's terminals, for the rules that judge silence (no hits). */
-  onHeartbeats(partition: number, heartbeats: readonly TerminalHeartbeat[]): void {
+  /** Heartbeats of a partition's terminals, for the rules that judge silence. */
+  async onHeartbeats(partition: number, heartbeats: readonly TerminalHeartbeat[]): Promise<void> {
     const p = this.partitions.get(partition);
     if (p === undefined) return;
-    for (const r of p.rules) if (r.onHeartbeat !== undefined) for (const hb of heartbeats) r.onHeartbeat(hb);
+    const hits: Hit[] = [];
+    for (const r of p.rules) {
+      if (r.onHeartbeat === undefined || !this.deps.rules.current.get(r.definition).enabled) continue;
+      for (const hb of heartbeats) hits.push(...r.onHeartbeat(hb));
+    }
+    await this.write(partition, p.book.record(hits));
   }
 
   /**

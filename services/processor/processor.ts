@@ -105,8 +105,12 @@ export class Processor {
   private cardPartitionCount = 0;
   private owned = new Set<number>();
   private readonly positions = new Map<string, Position>();
-  /** Newest gateway_received_time per partition: the status clock while a backlog is read. */
-  private readonly receivedUpTo = new Map<number, number>();
+  /**
+   * Newest gateway_received_time read per partition, of transactions and of heartbeats apart: the
+   * older of the two is the status and detection clock while a backlog is read (the two topics are
+   * read independently, and one read ahead would make the other's terminals look silent).
+   */
+  private readonly receivedUpTo = new Map<number, { tx?: number; hb?: number }>();
   /** The same for `card-activity`: the card rules' clock while its backlog is read. */
   private readonly cardReceivedUpTo = new Map<number, number>();
   /** The card commit point a tick last committed per partition (offset:metadata). */
@@ -310,7 +314,7 @@ export class Processor {
         const replayed = records.filter((r) => Number(r.offset) < processed).map((r) => r.value);
         await this.detection.onTransactions(partition, replayed, events);
         this.noteBatch(this.deps.topics.transactions, partition, batch);
-        for (const ev of events) this.noteReceived(partition, ev.gateway_received_time);
+        for (const ev of events) this.noteReceived(partition, 'tx', ev.gateway_received_time);
         this.events.inc({ type: 'TransactionEvent' }, fresh.length);
         return point;
       }),
@@ -328,9 +332,9 @@ export class Processor {
         await this.raw.heartbeats(records);
         const heartbeats = records.map((r) => r.value);
         await this.status.onHeartbeats(partition, heartbeats);
-        this.detection.onHeartbeats(partition, heartbeats);
+        await this.detection.onHeartbeats(partition, heartbeats);
         this.noteBatch(this.deps.topics.heartbeats, partition, batch);
-        for (const hb of heartbeats) this.noteReceived(partition, hb.gateway_received_time);
+        for (const hb of heartbeats) this.noteReceived(partition, 'hb', hb.gateway_received_time);
         this.events.inc({ type: 'TerminalHeartbeat' }, records.length);
       }),
     );
@@ -459,8 +463,18 @@ export class Processor {
     });
   }
 
-  private noteReceived(partition: number, time: number): void {
-    if (time > (this.receivedUpTo.get(partition) ?? -Infinity)) this.receivedUpTo.set(partition, time);
+  private noteReceived(partition: number, topic: 'tx' | 'hb', time: number): void {
+    let r = this.receivedUpTo.get(partition);
+    if (r === undefined) this.receivedUpTo.set(partition, (r = {}));
+    if (time > (r[topic] ?? -Infinity)) r[topic] = time;
+  }
+
+  /** The partition's clock while a backlog is read: the older of its two topics' newest times. */
+  private receivedAt(partition: number): number | undefined {
+    const r = this.receivedUpTo.get(partition);
+    if (r === undefined) return undefined;
+    if (r.tx === undefined || r.hb === undefined) return r.tx ?? r.hb;
+    return Math.min(r.tx, r.hb);
   }
 
   /**
@@ -490,7 +504,7 @@ export class Processor {
       await this.cards.reloadRules(now);
       await this.kpiDetection.reloadRules(now);
       for (const p of this.owned) {
-        const txCurrent = current(p, topics.transactions, this.receivedUpTo.get(p), caughtUp);
+        const txCurrent = current(p, topics.transactions, this.receivedAt(p), caughtUp);
         await this.locks.run(p, () =>
           this.guard(p, async () => {
             if (!this.owned.has(p)) return;
@@ -498,7 +512,7 @@ export class Processor {
               const point = await this.kpis.advance(p, now - this.options.idleGraceMs);
               if (point) await this.consumer.commit(topics.transactions, p, point);
             }
-            const at = txCurrent ? now : this.receivedUpTo.get(p);
+            const at = txCurrent ? now : this.receivedAt(p);
             if (at !== undefined) {
               await this.status.tick(p, at);
               await this.detection.tick(p, at);

@@ -20,8 +20,11 @@ export interface TransactionRule {
    * rebuilt.
    */
   onTick?(now: number): Hit[];
-  /** Optional, for rules that judge a terminal's silence: it is alive while it heartbeats. */
-  onHeartbeat?(hb: TerminalHeartbeat): void;
+  /**
+   * Optional, for rules that judge a terminal's silence: it is alive while it heartbeats. Returns
+   * the hits of a silence the heartbeat ends, recorded like onTransaction's.
+   */
+  onHeartbeat?(hb: TerminalHeartbeat): Hit[];
   /** Forgets what no evaluation at event time `now` or later needs. */
   expire(now: number): void;
   /** Entries held, for the memory gauge (see docs/DETECTION.md, "Memory"). */

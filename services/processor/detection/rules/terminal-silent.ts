@@ -141,6 +141,7 @@ export class TerminalSilentRule implements TransactionRule {
       };
       this.byTerminal.set(ev.terminal_serial, t);
     }
+    const hits = at > t.lastReceived ? this.gapHits(ev.terminal_serial, t, s, at) : [];
     t.profile.add(hourOfWeek(at, s.time_zone), at);
     if (at >= t.lastReceived) {
       t.lastReceived = at;
@@ -151,13 +152,52 @@ export class TerminalSilentRule implements TransactionRule {
     }
     t.expectedUntil = t.lastReceived;
     t.expected = 0;
-    return [];
+    return hits;
   }
 
-  onHeartbeat(hb: TerminalHeartbeat): void {
+  onHeartbeat(hb: TerminalHeartbeat): Hit[] {
     const t = this.byTerminal.get(hb.terminal_serial);
-    if (t !== undefined && hb.gateway_received_time > (t.lastHeartbeat ?? -Infinity))
-      t.lastHeartbeat = hb.gateway_received_time;
+    const at = hb.gateway_received_time;
+    if (t === undefined || at <= (t.lastHeartbeat ?? -Infinity)) return [];
+    const s = this.settings();
+    // Only a dark spell ends with a heartbeat: the terminal may still be silent.
+    const hits = t.lastHeartbeat === null ? [] : this.gapHits(hb.terminal_serial, t, s, at, true);
+    t.lastHeartbeat = at;
+    return hits;
+  }
+
+  /**
+   * When an event ends a gap: the hit a tick would have made during it, dated when the evidence
+   * sufficed. Ticks judge at the wall clock, or at the newest receive time while a backlog is
+   * read, when they are minutes of event time apart and a 15-minute outage can fall between two;
+   * live, the tick has usually opened the alert already and this hit only keeps it open.
+   */
+  private gapHits(serial: string, t: TerminalState, s: Settings, at: number, darkOnly = false): Hit[] {
+    if (!t.profile.trained(s.min_history_days, s.min_events)) return [];
+    const hourOf = (time: number): number => hourOfWeek(time, s.time_zone);
+    const first = (from: number, threshold: number): { time: number; expected: number } | null => {
+      // Minute steps, at most a week of them: the first time the expected count reached threshold.
+      let expected = t.profile.expected(t.lastReceived, from, s.profile, hourOf);
+      for (let time = from; time < at && time < from + 7 * 86_400_000; time += 60_000) {
+        if (expected >= threshold) return { time, expected };
+        expected += t.profile.expected(time, Math.min(time + 60_000, at), s.profile, hourOf);
+      }
+      return null;
+    };
+    const found: { time: number; expected: number; dark: boolean }[] = [];
+    if (t.lastHeartbeat !== null) {
+      const dark = first(Math.max(t.lastHeartbeat, t.lastReceived) + s.dark_after, s.dark_min_expected);
+      if (dark !== null) found.push({ ...dark, dark: true });
+    }
+    if (!darkOnly) {
+      const silent = first(t.lastReceived + s.silence, s.min_expected);
+      if (silent !== null) found.push({ ...silent, dark: false });
+    }
+    found.sort((a, b) => a.time - b.time);
+    const earliest = found[0];
+    return earliest === undefined
+      ? []
+      : [this.hit(serial, { ...t, expected: earliest.expected }, s, earliest.time, earliest.dark)];
   }
 
   onTick(now: number): Hit[] {

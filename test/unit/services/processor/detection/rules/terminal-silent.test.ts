@@ -122,6 +122,22 @@ describe('TerminalSilentRule', () => {
     expect(tickEach(closed, sunday, sunday + HOUR)).toEqual([]);
   });
 
+  it('dates a dark spell no tick saw (a backlog) by the heartbeat that ends it', () => {
+    const { rule } = setup();
+    feed(rule, [...threeWeeks, ...mondayMorning]);
+    const beat = (t: number) =>
+      rule.onHeartbeat(sampleHeartbeat(1, { terminal_serial: 'SIL-BUSY', gateway_received_time: t }));
+    for (let t = WEEK4 + 10 * HOUR; t <= WEEK4 + 11 * HOUR; t += 60_000) expect(beat(t)).toEqual([]);
+    // Dark from 11:00 to 11:20, read from a backlog: no tick in between, then it is back.
+    const hits = beat(WEEK4 + 11 * HOUR + 20 * 60_000);
+    expect(hits).toHaveLength(1);
+    expect(hits[0]!.evidence['pattern']).toBe('dark');
+    expect(hits[0]!.windowEnd).toBeGreaterThanOrEqual(WEEK4 + 11 * HOUR + 5 * 60_000);
+    expect(hits[0]!.windowEnd).toBeLessThan(WEEK4 + 11 * HOUR + 15 * 60_000);
+    // A gap of a minute is no news.
+    expect(beat(WEEK4 + 11 * HOUR + 21 * 60_000)).toEqual([]);
+  });
+
   it('keeps firing on every tick while the terminal stays silent and stops at its next transaction', () => {
     const { rule } = setup();
     feed(rule, [...threeWeeks, ...mondayMorning]);
