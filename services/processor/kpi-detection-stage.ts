@@ -31,10 +31,23 @@ export const MAX_KPI_RESTORE_MS = 6 * 3_600_000;
 /** Rows one restore reads at most; past it the oldest minutes are left out (and it is logged). */
 const RESTORE_ROW_LIMIT = 2_000_000;
 
+/**
+ * A minute's partial is held back while it is this far ahead of the slowest `transactions`
+ * partition: live, every partition is within seconds of the others and nothing waits.
+ */
+export const KPI_SETTLE_MARGIN_MS = 120_000;
+
+/** Partials held back per partition at most; past it the oldest are judged anyway. */
+export const MAX_HELD_PARTIALS = 500_000;
+
+type Partial = { update: KpiUpdate; sourcePartition: number };
+
 interface PartitionKpiDetection {
   detection: KpiDetection;
-  /** End of the newest minute seen: the partition's event time while it reads a backlog. */
+  /** End of the newest minute judged: the partition's event time while it reads a backlog. */
   newestEnd: number | null;
+  /** Partials ahead of the slowest source partition, by entity, minute and source (newest version). */
+  held: Map<string, Partial>;
 }
 
 /**
@@ -53,6 +66,8 @@ export class KpiDetectionStage {
   private readonly writer: AlertWriter;
   private readonly m;
   private ruleSet: RuleSet;
+  /** The slowest `transactions` partition's processed request time (setSettled). */
+  private settled = -Infinity;
 
   constructor(private readonly deps: KpiDetectionStageDeps) {
     this.writer = new AlertWriter(deps);
@@ -96,7 +111,11 @@ export class KpiDetectionStage {
       );
       detection.book.restore(firing.filter((a) => KPI_RULE_DEFINITIONS.some((d) => d.name === a.rule)));
       const newest = updates.reduce((t, u) => Math.max(t, u.update.window_start + WINDOW_MS), -Infinity);
-      this.partitions.set(p, { detection, newestEnd: Number.isFinite(newest) ? newest : null });
+      this.partitions.set(p, {
+        detection,
+        newestEnd: Number.isFinite(newest) ? newest : null,
+        held: new Map(),
+      });
       this.deps.logger.info(
         { partition: p, rows: updates.length, entities: detection.size, firing: detection.book.size },
         'entity KPI detection of partition opened',
@@ -110,10 +129,19 @@ export class KpiDetectionStage {
     this.updateGauges();
   }
 
-  /** Folds a batch of KpiUpdates; writes the flags and alerts their hits cause. */
+  /**
+   * Folds a batch of KpiUpdates; writes the flags and alerts their hits cause.
+   *
+   * An entity's minute is the sum of its partials from every `transactions` partition, and while a
+   * backlog is read one partition may be hours ahead of another: judged on arrival, a minute would
+   * lack the partials of the slow ones (and their late partials would fall outside the kept span).
+   * So a 1-minute partial more than KPI_SETTLE_MARGIN_MS ahead of the slowest partition (setSettled)
+   * is held back, and released in minute order as the slowest catches up. Held partials are not in
+   * the commit: after a crash they are rebuilt only as far as the restore reads kpi_1m.
+   */
   async process(partition: number, records: readonly ConsumedRecord<KpiUpdate>[]): Promise<void> {
     const p = this.get(partition);
-    const updates: { update: KpiUpdate; sourcePartition: number }[] = [];
+    const updates: Partial[] = [];
     for (const r of records) {
       const source = sourcePartitionOf(r);
       if (source === null) {
@@ -123,11 +151,54 @@ export class KpiDetectionStage {
         );
         continue;
       }
-      updates.push({ update: r.value, sourcePartition: source });
-      if (r.value.window_size_ms === WINDOW_MS) {
-        const end = r.value.window_start + WINDOW_MS;
-        if (p.newestEnd === null || end > p.newestEnd) p.newestEnd = end;
+      const u = r.value;
+      if (u.window_size_ms !== WINDOW_MS) continue;
+      if (u.window_start > this.settled + KPI_SETTLE_MARGIN_MS) {
+        const key = `${u.entity_level}\u0000${u.entity_id}\u0000${u.window_start}\u0000${source}`;
+        const held = p.held.get(key);
+        if (held === undefined || held.update.version < u.version)
+          p.held.set(key, { update: u, sourcePartition: source });
+      } else updates.push({ update: u, sourcePartition: source });
+    }
+    await this.judge(partition, p, [...this.release(p), ...updates]);
+  }
+
+  /**
+   * The slowest `transactions` partition has been processed up to request time `time` (the
+   * processor reads the group's checkpoints at every tick; +∞ when all are read to their ends).
+   */
+  setSettled(time: number): void {
+    this.settled = time;
+  }
+
+  /** Held partials now within the margin of the slowest partition (or past MAX_HELD_PARTIALS). */
+  private release(p: PartitionKpiDetection): Partial[] {
+    if (p.held.size === 0) return [];
+    const out: Partial[] = [];
+    for (const [key, h] of p.held) {
+      if (h.update.window_start <= this.settled + KPI_SETTLE_MARGIN_MS) {
+        out.push(h);
+        p.held.delete(key);
       }
+    }
+    if (p.held.size > MAX_HELD_PARTIALS) {
+      const oldest = [...p.held].sort((a, b) => a[1].update.window_start - b[1].update.window_start);
+      for (const [key, h] of oldest.slice(0, p.held.size - MAX_HELD_PARTIALS)) {
+        out.push(h);
+        p.held.delete(key);
+      }
+    }
+    return out.sort((a, b) => a.update.window_start - b.update.window_start);
+  }
+
+  private async judge(
+    partition: number,
+    p: PartitionKpiDetection,
+    updates: readonly Partial[],
+  ): Promise<void> {
+    for (const { update: u } of updates) {
+      const end = u.window_start + WINDOW_MS;
+      if (p.newestEnd === null || end > p.newestEnd) p.newestEnd = end;
     }
     await this.write(partition, p.detection.onUpdates(updates));
   }
@@ -137,10 +208,11 @@ export class KpiDetectionStage {
     return this.partitions.get(partition)?.newestEnd ?? null;
   }
 
-  /** At event time `now`: forgets idle entities and resolves quiet alerts. */
+  /** Judges the partials the slowest partition caught up with; then, at event time `now`, forgets idle entities and resolves quiet alerts. */
   async tick(partition: number, now: number): Promise<void> {
     const p = this.partitions.get(partition);
     if (p === undefined) return;
+    await this.judge(partition, p, this.release(p));
     await this.write(partition, p.detection.tick(now));
   }
 

@@ -496,7 +496,9 @@ export class Processor {
       const caughtUp = await this.caughtUp([topics.transactions, topics.heartbeats]);
       const cardsCaughtUp = await this.caughtUp([topics.cardActivity]);
       const kpisCaughtUp = await this.caughtUp([topics.kpiUpdates]);
-      this.cards.setSettled(await this.transactionsSettled());
+      const settled = await this.transactionsSettled();
+      this.cards.setSettled(settled);
+      this.kpiDetection.setSettled(settled);
       const now = this.clock();
       const current = (p: number, topic: string, received: number | undefined, caught: Set<number>) =>
         caught.has(p) && this.isCurrent(`${topic}:${p}`, received, now);

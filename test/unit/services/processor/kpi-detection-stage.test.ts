@@ -113,6 +113,8 @@ function harness() {
     metrics: createMetricsRegistry('processor', false),
     clock: () => clock.now,
   });
+  // Every transactions partition read to its end: nothing is held back unless a test says so.
+  stage.setSettled(Infinity);
   return { stage, store, producer, lines, clock };
 }
 
@@ -187,6 +189,26 @@ describe('KpiDetectionStage', () => {
     // 16 minutes have left the 60 kept ones: the baseline (15 minutes) needs the first 20 kept.
     await stage.process(0, consumed(minutes(mine, 76, 80, SPIKE)));
     expect(producer.sent.map((a) => [a.rule, a.entity_id])).toEqual([['decline_spike', mine]]);
+  });
+
+  it('holds back the partials of minutes a slower transactions partition has not reached, then judges them whole', async () => {
+    const { stage, store, producer } = harness();
+    const mine = merchantIn(0);
+    store.kpiRows = minutes(mine, 0, 90, NORMAL).map((m) => kpiRow(m.update, m.source));
+    await stage.open([0], PARTITIONS);
+    // Source partition 0 is hours ahead of source 1, which is still at minute 60.
+    stage.setSettled(T0 + 60 * WINDOW_MS);
+    const spike = minutes(mine, 90, 96, SPIKE);
+    await stage.process(0, consumed(spike.filter((m) => m.source === 0)));
+    expect(producer.sent).toEqual([]);
+    await stage.process(0, consumed(spike.filter((m) => m.source === 1)));
+    expect(producer.sent).toEqual([]);
+    // Source 1 caught up: the minutes are judged, in order, with both halves.
+    stage.setSettled(Infinity);
+    await stage.tick(0, T0 + 96 * WINDOW_MS);
+    const firing = producer.sent.filter((a) => a.state === 'FIRING');
+    expect(firing.map((a) => a.entity_id)).toEqual([mine]);
+    expect(Number(firing[0]!.evidence['transactions'])).toBeGreaterThanOrEqual(60);
   });
 
   it('leaves out an update without its source-partition header, and says so', async () => {
