@@ -1,6 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { processCpuSeconds } from './_gateway-proc.ts';
 
 /*
@@ -185,4 +187,58 @@ export function threadBreakdown(
   let namedSum = 0;
   for (const v of named.values()) namedSum += v;
   return { total, main, named, other: total - main - namedSum };
+}
+
+/** A store child (chDB) with two service users: `svc` for the services, `own` for the caller. */
+export interface StoreChild {
+  child: ServiceChild;
+  url: string;
+  svcPassword: string;
+  ownPassword: string;
+  client: ClickHouseClient;
+}
+
+/**
+ * Starts services/store/main.ts on `port` over `dataDir`, waits until it is ready, and connects as
+ * `own` (whose queries wait in a pool of their own, apart from the services').
+ */
+export async function startStoreChild(opts: {
+  cwd: string;
+  port: number;
+  dataDir: string;
+  own: string;
+  requestTimeoutMs: number;
+}): Promise<StoreChild> {
+  const svcPassword = randomBytes(12).toString('hex');
+  const ownPassword = randomBytes(12).toString('hex');
+  const url = `http://127.0.0.1:${opts.port}`;
+  const child = startServiceChild({
+    name: 'store',
+    cwd: opts.cwd,
+    entry: 'services/store/main.ts',
+    env: childEnv({
+      STORE_HOST: '127.0.0.1',
+      STORE_PORT: String(opts.port),
+      STORE_DATA_DIR: opts.dataDir,
+      STORE_USERS: JSON.stringify([
+        { name: 'svc', password: svcPassword, role: 'service' },
+        { name: opts.own, password: ownPassword, role: 'service' },
+      ]),
+      LOG_LEVEL: 'warn',
+    }),
+  });
+  try {
+    await waitReady(child, new URL('/readyz', url), 120_000);
+  } catch (err) {
+    await child.stop(15_000);
+    throw err;
+  }
+  const client = createClient({
+    url,
+    username: opts.own,
+    password: ownPassword,
+    request_timeout: opts.requestTimeoutMs,
+    log: { level: ClickHouseLogLevel.OFF },
+  });
+  return { child, url, svcPassword, ownPassword, client };
 }

@@ -5,7 +5,6 @@ import { cpus, release, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import kafkajs from 'kafkajs';
 import { checkpointOf } from '../../services/processor/kpi/checkpoint-metadata.ts';
 import { parseProcessorConfig } from '../../services/processor/config.ts';
@@ -33,9 +32,9 @@ import {
 import {
   childEnv,
   startServiceChild,
+  startStoreChild,
   threadBreakdown,
   threadSnapshot,
-  waitReady,
   type ServiceChild,
   type ThreadSnapshot,
 } from './_processor-children.ts';
@@ -507,35 +506,22 @@ export async function run(): Promise<Record<string, number>> {
       what: 'remove the store data directory',
       fn: async () => rmSync(dataDir, { recursive: true, force: true }),
     });
-    const svcPassword = randomBytes(12).toString('hex');
-    const benchPassword = randomBytes(12).toString('hex');
     const storeUrl = `http://127.0.0.1:${storePort}`;
     progress(`starting the store (services/store/main.ts) on ${storeUrl}…`);
-    const store = startServiceChild({
-      name: 'store',
+    // The processor's user, and one for this benchmark: its polls wait in a pool of their own.
+    const {
+      child: store,
+      svcPassword,
+      ownPassword: benchPassword,
+      client,
+    } = await startStoreChild({
       cwd: repoRoot,
-      entry: 'services/store/main.ts',
-      env: childEnv({
-        STORE_HOST: '127.0.0.1',
-        STORE_PORT: String(storePort),
-        STORE_DATA_DIR: dataDir,
-        // The processor's user, and one for this benchmark: its polls wait in a pool of their own.
-        STORE_USERS: JSON.stringify([
-          { name: 'svc', password: svcPassword, role: 'service' },
-          { name: 'bench', password: benchPassword, role: 'service' },
-        ]),
-        LOG_LEVEL: 'warn',
-      }),
+      port: storePort as number,
+      dataDir,
+      own: 'bench',
+      requestTimeoutMs: 120_000,
     });
     cleanups.push({ what: 'stop the store', fn: () => store.stop(15_000) });
-    await waitReady(store, new URL('/readyz', storeUrl), 120_000);
-    const client = createClient({
-      url: storeUrl,
-      username: 'bench',
-      password: benchPassword,
-      request_timeout: 120_000,
-      log: { level: ClickHouseLogLevel.OFF },
-    });
     const bench = new Store(client);
     cleanups.push({ what: 'close the store client', fn: () => bench.close() });
     await runMigrations(bench, { database: db, rawTtlDays: 90 });

@@ -3,7 +3,6 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import { parseTokenKeys } from '../../services/gateway/card-data.ts';
 import { cardCheckpointOf } from '../../services/processor/detection/card-checkpoint.ts';
 import { checkpointOf } from '../../services/processor/kpi/checkpoint-metadata.ts';
@@ -21,7 +20,13 @@ import type { Fleet } from '../../services/simulator/fleet.ts';
 import { INCIDENT_KINDS, KINDS, type IncidentSpec, type Label } from '../../services/simulator/incidents.ts';
 import { KafkaSink, Simulator, runSimulation } from '../../services/simulator/simulator.ts';
 import { freePorts, repoRoot, startPrivateBroker } from '../../test/integration/support/broker.ts';
-import { childEnv, startServiceChild, waitReady, type ServiceChild } from '../bench/_processor-children.ts';
+import {
+  childEnv,
+  startServiceChild,
+  startStoreChild,
+  waitReady,
+  type ServiceChild,
+} from '../bench/_processor-children.ts';
 import { envInt } from '../bench/_env.ts';
 import { renderScores, scoreDetection, type EvalAlert, type ScopedIncident } from './_detection-score.ts';
 
@@ -172,33 +177,20 @@ async function main(): Promise<void> {
       what: 'remove the store data',
       fn: async () => rmSync(dataDir, { recursive: true, force: true }),
     });
-    const svcPassword = randomBytes(12).toString('hex');
-    const evalPassword = randomBytes(12).toString('hex');
-    const storeUrl = `http://127.0.0.1:${storePort}`;
-    const store = startServiceChild({
-      name: 'store',
+    const {
+      child: store,
+      url: storeUrl,
+      svcPassword,
+      ownPassword: evalPassword,
+      client,
+    } = await startStoreChild({
       cwd: repoRoot,
-      entry: 'services/store/main.ts',
-      env: childEnv({
-        STORE_HOST: '127.0.0.1',
-        STORE_PORT: String(storePort),
-        STORE_DATA_DIR: dataDir,
-        STORE_USERS: JSON.stringify([
-          { name: 'svc', password: svcPassword, role: 'service' },
-          { name: 'eval', password: evalPassword, role: 'service' },
-        ]),
-        LOG_LEVEL: 'warn',
-      }),
+      port: storePort as number,
+      dataDir,
+      own: 'eval',
+      requestTimeoutMs: 300_000,
     });
     cleanups.push({ what: 'stop the store', fn: () => store.stop(15_000) });
-    await waitReady(store, new URL('/readyz', storeUrl), 120_000);
-    const client = createClient({
-      url: storeUrl,
-      username: 'eval',
-      password: evalPassword,
-      request_timeout: 300_000,
-      log: { level: ClickHouseLogLevel.OFF },
-    });
     cleanups.push({ what: 'close the store client', fn: () => client.close() });
     const db = 'pospulse_eval';
     const sql = new Store(client);

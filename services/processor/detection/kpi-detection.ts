@@ -1,3 +1,4 @@
+import type { Alert } from '../../shared/avro/types.generated.ts';
 import { KPI_LEVELS, WINDOW_MS, type KpiLevel } from '../kpi/window-state.ts';
 import { AlertBook, type BookOutput } from './alert-book.ts';
 import type { Hit } from './hit.ts';
@@ -38,6 +39,8 @@ export class KpiDetection {
   >();
   readonly rules: readonly KpiRule[];
   readonly book: AlertBook;
+  /** Start of the newest minute judged: the data's clock, for resolving in a backlog. */
+  private clock = -Infinity;
 
   constructor(private readonly rulesNow: () => RuleSet) {
     this.rules = [
@@ -63,12 +66,38 @@ export class KpiDetection {
    * rebuilding state, when hits are not reported.
    */
   onUpdates(updates: readonly { update: MinuteUpdate; sourcePartition: number }[], live = true): BookOutput {
-    const hits: Hit[] = [];
+    const out = {
+      flags: [] as BookOutput['flags'],
+      alerts: [] as BookOutput['alerts'],
+      updated: [] as Alert[],
+    };
+    const absorb = (o: BookOutput): void => {
+      out.flags.push(...o.flags);
+      out.alerts.push(...o.alerts);
+      out.updated.push(...(o.updated ?? []));
+    };
     /** Entities changed since last judged, with the emission time of their newest update. */
     const touched = new Map<string, number>();
+    const flush = (): void => {
+      for (const [key, asOf] of touched) {
+        const e = this.entities.get(key);
+        if (e !== undefined) absorb(this.book.record(this.judge(e, asOf)));
+      }
+      touched.clear();
+    };
     for (const { update: u, sourcePartition } of updates) {
       if (u.window_size_ms !== WINDOW_MS || !(KPI_LEVELS as readonly string[]).includes(u.entity_level))
         continue;
+      // A batch read from a backlog spans many minutes: at each new one, judge what changed before
+      // it and resolve the alerts quiet by then, as a live reader would have (ticks are minutes of
+      // event time apart in a backlog, and an alert left open would swallow the next incident).
+      if (live && u.window_start > this.clock) {
+        if (this.clock !== -Infinity) {
+          flush();
+          absorb({ flags: [], alerts: this.book.tick(u.window_start) });
+        }
+        this.clock = u.window_start;
+      }
       const level = u.entity_level as KpiLevel;
       const key = `${level}\u0000${u.entity_id}`;
       let e = this.entities.get(key);
@@ -76,11 +105,9 @@ export class KpiDetection {
         if (!this.rules.some((r) => this.watches(r, level))) continue;
         this.entities.set(key, (e = { level, entityId: u.entity_id, minutes: new EntityMinutes(KEEP_MS) }));
       }
-      // A batch read from a backlog holds many minutes of an entity: judge each minute as it
-      // completes, as a live reader would have, not only the last one.
       const asOf = touched.get(key);
       if (live && asOf !== undefined && u.window_start > e.minutes.newestMinute) {
-        hits.push(...this.judge(e, asOf));
+        absorb(this.book.record(this.judge(e, asOf)));
         touched.delete(key);
       }
       for (const settled of e.minutes.apply(u, sourcePartition)) {
@@ -89,11 +116,8 @@ export class KpiDetection {
       touched.set(key, Math.max(touched.get(key) ?? -Infinity, u.emitted_time));
     }
     if (!live) return { flags: [], alerts: [] };
-    for (const [key, asOf] of touched) {
-      const e = this.entities.get(key);
-      if (e !== undefined) hits.push(...this.judge(e, asOf));
-    }
-    return this.book.record(hits);
+    flush();
+    return out;
   }
 
   private judge(e: { level: KpiLevel; entityId: string; minutes: EntityMinutes }, asOf: number): Hit[] {

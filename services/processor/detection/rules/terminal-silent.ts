@@ -101,6 +101,8 @@ interface TerminalState {
   lastReceived: number;
   /** Receive time of its newest heartbeat; null while none was seen (dark is then not judged). */
   lastHeartbeat: number | null;
+  /** The latest span of at least dark_after without a transaction, for the next heartbeat to judge. */
+  lastTxGap: { from: number; to: number } | null;
   lastEventId: string;
   merchantId: string;
   region: string;
@@ -132,6 +134,7 @@ export class TerminalSilentRule implements TransactionRule {
         profile: new HourProfile(at),
         lastReceived: at,
         lastHeartbeat: null,
+        lastTxGap: null,
         lastEventId: ev.event_id,
         merchantId: ev.merchant_id,
         region: ev.region,
@@ -141,7 +144,13 @@ export class TerminalSilentRule implements TransactionRule {
       };
       this.byTerminal.set(ev.terminal_serial, t);
     }
-    const hits = at > t.lastReceived ? this.gapHits(ev.terminal_serial, t, s, at) : [];
+    let hits: Hit[] = [];
+    if (at > t.lastReceived) {
+      // Whether the terminal was also dark is for its next heartbeat to say: the heartbeats may be
+      // read behind the transactions.
+      hits = this.gapHit(ev.terminal_serial, t, s, { from: t.lastReceived, to: at }, false);
+      if (at - t.lastReceived >= s.dark_after) t.lastTxGap = { from: t.lastReceived, to: at };
+    }
     t.profile.add(hourOfWeek(at, s.time_zone), at);
     if (at >= t.lastReceived) {
       t.lastReceived = at;
@@ -160,44 +169,51 @@ export class TerminalSilentRule implements TransactionRule {
     const at = hb.gateway_received_time;
     if (t === undefined || at <= (t.lastHeartbeat ?? -Infinity)) return [];
     const s = this.settings();
-    // Only a dark spell ends with a heartbeat: the terminal may still be silent.
-    const hits = t.lastHeartbeat === null ? [] : this.gapHits(hb.terminal_serial, t, s, at, true);
+    const hits: Hit[] = [];
+    const h0 = t.lastHeartbeat;
+    if (h0 !== null && at - h0 >= s.dark_after) {
+      // Dark: no heartbeat and no transaction, in the heartbeat gap [h0, at): the transaction gap
+      // still open, or the last one closed within it.
+      const gaps = [{ from: t.lastReceived, to: at }, ...(t.lastTxGap === null ? [] : [t.lastTxGap])];
+      for (const g of gaps) {
+        const start = Math.max(h0, g.from);
+        const end = Math.min(at, g.to);
+        if (end - start < s.dark_after) continue;
+        hits.push(...this.gapHit(hb.terminal_serial, t, s, g, true, start + s.dark_after, end));
+        if (hits.length > 0) break;
+      }
+    }
     t.lastHeartbeat = at;
     return hits;
   }
 
   /**
-   * When an event ends a gap: the hit a tick would have made during it, dated when the evidence
-   * sufficed. Ticks judge at the wall clock, or at the newest receive time while a backlog is
+   * When an event ends a gap (`gap`: from the last transaction to it): the hit a tick would have
+   * made during it, dated when the evidence sufficed. Ticks judge at the wall clock, or at the newest receive time while a backlog is
    * read, when they are minutes of event time apart and a 15-minute outage can fall between two;
    * live, the tick has usually opened the alert already and this hit only keeps it open.
    */
-  private gapHits(serial: string, t: TerminalState, s: Settings, at: number, darkOnly = false): Hit[] {
+  private gapHit(
+    serial: string,
+    t: TerminalState,
+    s: Settings,
+    gap: { from: number; to: number },
+    dark: boolean,
+    from = gap.from + s.silence,
+    until = gap.to,
+  ): Hit[] {
     if (!t.profile.trained(s.min_history_days, s.min_events)) return [];
     const hourOf = (time: number): number => hourOfWeek(time, s.time_zone);
-    const first = (from: number, threshold: number): { time: number; expected: number } | null => {
-      // Minute steps, at most a week of them: the first time the expected count reached threshold.
-      let expected = t.profile.expected(t.lastReceived, from, s.profile, hourOf);
-      for (let time = from; time < at && time < from + 7 * 86_400_000; time += 60_000) {
-        if (expected >= threshold) return { time, expected };
-        expected += t.profile.expected(time, Math.min(time + 60_000, at), s.profile, hourOf);
-      }
-      return null;
-    };
-    const found: { time: number; expected: number; dark: boolean }[] = [];
-    if (t.lastHeartbeat !== null) {
-      const dark = first(Math.max(t.lastHeartbeat, t.lastReceived) + s.dark_after, s.dark_min_expected);
-      if (dark !== null) found.push({ ...dark, dark: true });
+    const threshold = dark ? s.dark_min_expected : s.min_expected;
+    // Minute steps, at most a week of them: the first time the count expected since the gap's
+    // last transaction reached the threshold.
+    let expected = t.profile.expected(gap.from, from, s.profile, hourOf);
+    for (let time = from; time < until && time < from + 7 * 86_400_000; time += 60_000) {
+      if (expected >= threshold)
+        return [this.hit(serial, { ...t, lastReceived: gap.from, expected }, s, time, dark)];
+      expected += t.profile.expected(time, Math.min(time + 60_000, until), s.profile, hourOf);
     }
-    if (!darkOnly) {
-      const silent = first(t.lastReceived + s.silence, s.min_expected);
-      if (silent !== null) found.push({ ...silent, dark: false });
-    }
-    found.sort((a, b) => a.time - b.time);
-    const earliest = found[0];
-    return earliest === undefined
-      ? []
-      : [this.hit(serial, { ...t, expected: earliest.expected }, s, earliest.time, earliest.dark)];
+    return [];
   }
 
   onTick(now: number): Hit[] {

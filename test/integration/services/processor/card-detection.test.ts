@@ -2,12 +2,11 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { TransactionEvent } from '../../../../services/shared/avro/types.generated.ts';
 import { createAvroCodec } from '../../../../services/shared/avro/codec.ts';
 import { parseAvroCodecConfig } from '../../../../services/shared/avro/config.ts';
-import { runMigrations } from '../../../../services/shared/clickhouse/migrations.ts';
 import type { Store } from '../../../../services/shared/clickhouse/store.ts';
 import { createKafka } from '../../../../services/shared/kafka/client.ts';
 import { parseKafkaConfig } from '../../../../services/shared/kafka/config.ts';
-import { EventProducer } from '../../../../services/shared/kafka/producer.ts';
-import { ensureTopics, topicNames } from '../../../../services/shared/kafka/topics.ts';
+import type { EventProducer } from '../../../../services/shared/kafka/producer.ts';
+import { topicNames } from '../../../../services/shared/kafka/topics.ts';
 import { createLogger } from '../../../../services/shared/logger.ts';
 import { RulesSource } from '../../../../services/processor/detection/rules-file.ts';
 import { RULE_DEFINITIONS } from '../../../../services/processor/detection/rules/index.ts';
@@ -16,7 +15,8 @@ import type { Processor } from '../../../../services/processor/processor.ts';
 import { transactionAt } from '../../../support/fixtures.ts';
 import { describeKafka, kafkaBrokers, readTopic, uniqueName } from '../../support/kafka.ts';
 import { testProcessor } from '../../support/processor.ts';
-import { openTestStore, type TestStore } from '../../support/store.ts';
+import { type TestStore } from '../../support/store.ts';
+import { openPipeline } from '../../support/pipeline.ts';
 import { eventually } from './pipeline-queries.ts';
 
 const PARTITIONS = 3;
@@ -44,15 +44,14 @@ describeKafka('card-level detection through card-activity on the real broker and
   let processor: Processor;
 
   beforeAll(async () => {
-    test = await openTestStore();
-    store = test.store;
-    await runMigrations(store, { database: db, rawTtlDays: 90 });
-    const admin = kafka.admin();
-    await admin.connect();
-    await ensureTopics(admin, { prefix, partitions: PARTITIONS, replicationFactor: 1 });
-    await admin.disconnect();
-    producer = new EventProducer(kafka, codec, logger);
-    await producer.connect();
+    ({ test, store, producer } = await openPipeline({
+      kafka,
+      codec,
+      logger,
+      prefix,
+      db,
+      partitions: PARTITIONS,
+    }));
     const rules = RulesSource.defaults(RULE_DEFINITIONS, logger);
     processor = testProcessor(
       { kafka, codec, store, producer, topics, db, logger },

@@ -1,19 +1,19 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createAvroCodec } from '../../../../services/shared/avro/codec.ts';
 import { parseAvroCodecConfig } from '../../../../services/shared/avro/config.ts';
-import { runMigrations } from '../../../../services/shared/clickhouse/migrations.ts';
 import { transactionRow } from '../../../../services/shared/clickhouse/rows.ts';
 import type { Store } from '../../../../services/shared/clickhouse/store.ts';
 import { createKafka } from '../../../../services/shared/kafka/client.ts';
 import { parseKafkaConfig } from '../../../../services/shared/kafka/config.ts';
-import { EventProducer } from '../../../../services/shared/kafka/producer.ts';
-import { ensureTopics, topicNames } from '../../../../services/shared/kafka/topics.ts';
+import type { EventProducer } from '../../../../services/shared/kafka/producer.ts';
+import { topicNames } from '../../../../services/shared/kafka/topics.ts';
 import { createLogger } from '../../../../services/shared/logger.ts';
 import type { Processor } from '../../../../services/processor/processor.ts';
 import { sampleHeartbeat, sampleTransaction } from '../../../support/fixtures.ts';
 import { describeKafka, kafkaBrokers, uniqueName } from '../../support/kafka.ts';
 import { testProcessor } from '../../support/processor.ts';
-import { openTestStore, type TestStore } from '../../support/store.ts';
+import { type TestStore } from '../../support/store.ts';
+import { openPipeline } from '../../support/pipeline.ts';
 
 async function eventually<T>(
   read: () => Promise<T>,
@@ -56,15 +56,7 @@ describeKafka('processor raw storage on the real broker and engine', () => {
   }
 
   beforeAll(async () => {
-    test = await openTestStore();
-    store = test.store;
-    await runMigrations(store, { database: db, rawTtlDays: 90 });
-    const admin = kafka.admin();
-    await admin.connect();
-    await ensureTopics(admin, { prefix, partitions: 3, replicationFactor: 1 });
-    await admin.disconnect();
-    producer = new EventProducer(kafka, codec, logger);
-    await producer.connect();
+    ({ test, store, producer } = await openPipeline({ kafka, codec, logger, prefix, db }));
   }, 60_000);
 
   afterAll(async () => {

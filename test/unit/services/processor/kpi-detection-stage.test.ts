@@ -211,6 +211,24 @@ describe('KpiDetectionStage', () => {
     expect(Number(firing[0]!.evidence['transactions'])).toBeGreaterThanOrEqual(60);
   });
 
+  it('resolves on the data’s clock within a backlog batch, so a second spike is an alert of its own', async () => {
+    const { stage, store, producer } = harness();
+    const mine = merchantIn(0);
+    store.kpiRows = minutes(mine, 0, 90, NORMAL).map((m) => kpiRow(m.update, m.source));
+    await stage.open([0], PARTITIONS);
+    const backlog = [
+      ...minutes(mine, 90, 95, SPIKE),
+      ...minutes(mine, 95, 120, NORMAL),
+      ...minutes(mine, 120, 125, SPIKE),
+    ];
+    await stage.process(0, consumed(backlog));
+    expect(producer.sent.map((a) => [a.state, (a.fired_time - T0) / WINDOW_MS])).toEqual([
+      ['FIRING', 92],
+      ['RESOLVED', 92],
+      ['FIRING', 122],
+    ]);
+  });
+
   it('leaves out an update without its source-partition header, and says so', async () => {
     const { stage, store, lines } = harness();
     const mine = merchantIn(0);

@@ -138,6 +138,22 @@ describe('TerminalSilentRule', () => {
     expect(beat(WEEK4 + 11 * HOUR + 21 * 60_000)).toEqual([]);
   });
 
+  it('does not call a trading terminal dark because its heartbeats are read behind its transactions', () => {
+    const { rule } = setup();
+    feed(rule, threeWeeks);
+    rule.onHeartbeat(
+      sampleHeartbeat(1, { terminal_serial: 'SIL-BUSY', gateway_received_time: WEEK4 + 9 * HOUR }),
+    );
+    // Its transactions until 11:00 arrive before the heartbeats of the same morning.
+    feed(rule, mondayMorning);
+    const beats = [];
+    for (let t = WEEK4 + 9 * HOUR + 60_000; t <= WEEK4 + 11 * HOUR; t += 60_000)
+      beats.push(
+        ...rule.onHeartbeat(sampleHeartbeat(1, { terminal_serial: 'SIL-BUSY', gateway_received_time: t })),
+      );
+    expect(beats).toEqual([]);
+  });
+
   it('keeps firing on every tick while the terminal stays silent and stops at its next transaction', () => {
     const { rule } = setup();
     feed(rule, [...threeWeeks, ...mondayMorning]);
