@@ -76,14 +76,16 @@ export class KpiDetection {
       out.alerts.push(...o.alerts);
       out.updated.push(...(o.updated ?? []));
     };
-    /** Entities changed since last judged, with the emission time of their newest update. */
-    const touched = new Map<string, number>();
+    /** Entities changed since last judged: the emission time of their newest update, the minutes changed. */
+    const touched = new Map<string, { asOf: number; minutes: Set<number> }>();
+    const judgeTouched = (key: string): void => {
+      const e = this.entities.get(key);
+      const t = touched.get(key);
+      touched.delete(key);
+      if (e !== undefined && t !== undefined) absorb(this.book.record(this.judge(e, t.asOf, t.minutes)));
+    };
     const flush = (): void => {
-      for (const [key, asOf] of touched) {
-        const e = this.entities.get(key);
-        if (e !== undefined) absorb(this.book.record(this.judge(e, asOf)));
-      }
-      touched.clear();
+      for (const key of [...touched.keys()]) judgeTouched(key);
     };
     for (const { update: u, sourcePartition } of updates) {
       if (u.window_size_ms !== WINDOW_MS || !(KPI_LEVELS as readonly string[]).includes(u.entity_level))
@@ -105,28 +107,44 @@ export class KpiDetection {
         if (!this.rules.some((r) => this.watches(r, level))) continue;
         this.entities.set(key, (e = { level, entityId: u.entity_id, minutes: new EntityMinutes(KEEP_MS) }));
       }
-      const asOf = touched.get(key);
-      if (live && asOf !== undefined && u.window_start > e.minutes.newestMinute) {
-        absorb(this.book.record(this.judge(e, asOf)));
-        touched.delete(key);
-      }
+      if (live && touched.has(key) && u.window_start > e.minutes.newestMinute) judgeTouched(key);
       for (const settled of e.minutes.apply(u, sourcePartition)) {
         for (const r of this.rules) r.settle(level, u.entity_id, settled);
       }
-      touched.set(key, Math.max(touched.get(key) ?? -Infinity, u.emitted_time));
+      let t = touched.get(key);
+      if (t === undefined) touched.set(key, (t = { asOf: u.emitted_time, minutes: new Set() }));
+      t.asOf = Math.max(t.asOf, u.emitted_time);
+      t.minutes.add(u.window_start);
     }
     if (!live) return { flags: [], alerts: [] };
     flush();
     return out;
   }
 
-  private judge(e: { level: KpiLevel; entityId: string; minutes: EntityMinutes }, asOf: number): Hit[] {
+  /**
+   * Judges every window that holds a changed minute (up to the newest minute), oldest first: a
+   * partial that arrives after newer minutes of other partitions still counts in its own minute's
+   * windows, not only in the newest one.
+   */
+  private judge(
+    e: { level: KpiLevel; entityId: string; minutes: EntityMinutes },
+    asOf: number,
+    changed: ReadonlySet<number>,
+  ): Hit[] {
     const hits: Hit[] = [];
+    const newest = e.minutes.newestMinute;
     for (const r of this.rules) {
-      if (this.rulesNow().get(r.definition).enabled)
-        hits.push(...r.evaluate(e.level, e.entityId, e.minutes, asOf));
+      if (!this.rulesNow().get(r.definition).enabled) continue;
+      const ends = new Set<number>();
+      for (const m of changed) {
+        for (let end = m; end <= newest && end < m + r.windowMs(); end += WINDOW_MS) ends.add(end);
+      }
+      for (const end of [...ends].sort((x, y) => x - y)) {
+        // A window ending before the newest minute is complete: it is dated by its end.
+        hits.push(...r.evaluate(e.level, e.entityId, e.minutes, end === newest ? asOf : Infinity, end));
+      }
     }
-    return hits;
+    return hits.sort((x, y) => x.windowEnd - y.windowEnd);
   }
 
   /**

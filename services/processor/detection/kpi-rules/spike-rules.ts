@@ -16,9 +16,18 @@ export interface KpiRule {
   readonly definition: RuleDefinition;
   /**
    * Evaluates one entity whose minutes just changed. `asOf` (event time) is when the data judged
-   * ends if before the newest minute's end: a partial minute judged as it stands.
+   * ends if before the newest minute's end: a partial minute judged as it stands. `lastMinute`:
+   * the window ending with that minute (default: the newest).
    */
-  evaluate(level: KpiLevel, entityId: string, minutes: EntityMinutes, asOf?: number): Hit[];
+  evaluate(
+    level: KpiLevel,
+    entityId: string,
+    minutes: EntityMinutes,
+    asOf?: number,
+    lastMinute?: number,
+  ): Hit[];
+  /** The span its windows cover (a changed minute is in the windows ending up to this much later). */
+  windowMs(): number;
   /** Feeds one settled minute (older than the evaluation span) to the entity's baseline. */
   settle(level: KpiLevel, entityId: string, minute: MinuteTotals): void;
   /** Baselines held. */
@@ -114,13 +123,23 @@ abstract class BaselineRule implements KpiRule {
     }
   }
 
-  evaluate(level: KpiLevel, entityId: string, minutes: EntityMinutes, asOf = Infinity): Hit[] {
+  windowMs(): number {
+    return this.settings().window;
+  }
+
+  evaluate(
+    level: KpiLevel,
+    entityId: string,
+    minutes: EntityMinutes,
+    asOf = Infinity,
+    lastMinute = minutes.newestMinute,
+  ): Hit[] {
     const s = this.settings();
     if (!s.levels.includes(level)) return [];
     const b = this.baselines.get(`${level}\u0000${entityId}`);
     if (b === undefined || b.minutes < s.min_baseline_minutes || b.den <= 0) return [];
     const baseline = b.num / b.den;
-    const end = minutes.newestMinute + WINDOW_MS;
+    const end = lastMinute + WINDOW_MS;
     const start = end - s.window;
     const t = minutes.totals(start, end);
     const value = this.currentValue(t);

@@ -96,13 +96,19 @@ export const terminalSilentRule = defineRule({
 
 type Settings = SettingsOf<typeof terminalSilentRule>;
 
+/** Transaction gaps kept per terminal for its next heartbeat: a day of them, hourly or so. */
+const MAX_TX_GAPS = 32;
+
 interface TerminalState {
   readonly profile: HourProfile;
   lastReceived: number;
   /** Receive time of its newest heartbeat; null while none was seen (dark is then not judged). */
   lastHeartbeat: number | null;
-  /** The latest span of at least dark_after without a transaction, for the next heartbeat to judge. */
-  lastTxGap: { from: number; to: number } | null;
+  /**
+   * Spans of at least dark_after without a transaction that end after the last heartbeat, for the
+   * next heartbeat to judge (transactions may be read far ahead of heartbeats in a backlog).
+   */
+  txGaps: { from: number; to: number }[];
   lastEventId: string;
   merchantId: string;
   region: string;
@@ -134,7 +140,7 @@ export class TerminalSilentRule implements TransactionRule {
         profile: new HourProfile(at),
         lastReceived: at,
         lastHeartbeat: null,
-        lastTxGap: null,
+        txGaps: [],
         lastEventId: ev.event_id,
         merchantId: ev.merchant_id,
         region: ev.region,
@@ -149,7 +155,10 @@ export class TerminalSilentRule implements TransactionRule {
       // Whether the terminal was also dark is for its next heartbeat to say: the heartbeats may be
       // read behind the transactions.
       hits = this.gapHit(ev.terminal_serial, t, s, { from: t.lastReceived, to: at }, false);
-      if (at - t.lastReceived >= s.dark_after) t.lastTxGap = { from: t.lastReceived, to: at };
+      if (at - t.lastReceived >= s.dark_after) {
+        t.txGaps.push({ from: t.lastReceived, to: at });
+        if (t.txGaps.length > MAX_TX_GAPS) t.txGaps.shift();
+      }
     }
     t.profile.add(hourOfWeek(at, s.time_zone), at);
     if (at >= t.lastReceived) {
@@ -172,9 +181,9 @@ export class TerminalSilentRule implements TransactionRule {
     const hits: Hit[] = [];
     const h0 = t.lastHeartbeat;
     if (h0 !== null && at - h0 >= s.dark_after) {
-      // Dark: no heartbeat and no transaction, in the heartbeat gap [h0, at): the transaction gap
-      // still open, or the last one closed within it.
-      const gaps = [{ from: t.lastReceived, to: at }, ...(t.lastTxGap === null ? [] : [t.lastTxGap])];
+      // Dark: no heartbeat and no transaction, in the heartbeat gap [h0, at): within one of the
+      // transaction gaps read so far, the closed ones first, then the one still open.
+      const gaps = [...t.txGaps, { from: t.lastReceived, to: at }];
       for (const g of gaps) {
         const start = Math.max(h0, g.from);
         const end = Math.min(at, g.to);
@@ -184,6 +193,7 @@ export class TerminalSilentRule implements TransactionRule {
       }
     }
     t.lastHeartbeat = at;
+    t.txGaps = t.txGaps.filter((g) => g.to > at);
     return hits;
   }
 
