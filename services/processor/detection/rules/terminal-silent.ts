@@ -96,8 +96,8 @@ export const terminalSilentRule = defineRule({
 
 type Settings = SettingsOf<typeof terminalSilentRule>;
 
-/** Transaction gaps kept per terminal for its next heartbeat: a day of them, hourly or so. */
-const MAX_TX_GAPS = 32;
+/** Transaction and heartbeat gaps kept per terminal until the other topic has been read past them. */
+const MAX_GAPS = 32;
 
 interface TerminalState {
   readonly profile: HourProfile;
@@ -109,6 +109,8 @@ interface TerminalState {
    * next heartbeat to judge (transactions may be read far ahead of heartbeats in a backlog).
    */
   txGaps: { from: number; to: number }[];
+  /** Heartbeat gaps of at least dark_after the transactions have not been read past yet. */
+  hbGaps: { from: number; to: number }[];
   lastEventId: string;
   merchantId: string;
   region: string;
@@ -141,6 +143,7 @@ export class TerminalSilentRule implements TransactionRule {
         lastReceived: at,
         lastHeartbeat: null,
         txGaps: [],
+        hbGaps: [],
         lastEventId: ev.event_id,
         merchantId: ev.merchant_id,
         region: ev.region,
@@ -157,8 +160,9 @@ export class TerminalSilentRule implements TransactionRule {
       hits = this.gapHit(ev.terminal_serial, t, s, { from: t.lastReceived, to: at }, false);
       if (at - t.lastReceived >= s.dark_after) {
         t.txGaps.push({ from: t.lastReceived, to: at });
-        if (t.txGaps.length > MAX_TX_GAPS) t.txGaps.shift();
+        if (t.txGaps.length > MAX_GAPS) t.txGaps.shift();
       }
+      hits.push(...this.darkHits(ev.terminal_serial, t, s, at));
     }
     t.profile.add(hourOfWeek(at, s.time_zone), at);
     if (at >= t.lastReceived) {
@@ -178,22 +182,41 @@ export class TerminalSilentRule implements TransactionRule {
     const at = hb.gateway_received_time;
     if (t === undefined || at <= (t.lastHeartbeat ?? -Infinity)) return [];
     const s = this.settings();
-    const hits: Hit[] = [];
-    const h0 = t.lastHeartbeat;
-    if (h0 !== null && at - h0 >= s.dark_after) {
-      // Dark: no heartbeat and no transaction, in the heartbeat gap [h0, at): within one of the
-      // transaction gaps read so far, the closed ones first, then the one still open.
-      const gaps = [...t.txGaps, { from: t.lastReceived, to: at }];
-      for (const g of gaps) {
-        const start = Math.max(h0, g.from);
-        const end = Math.min(at, g.to);
-        if (end - start < s.dark_after) continue;
-        hits.push(...this.gapHit(hb.terminal_serial, t, s, g, true, start + s.dark_after, end));
-        if (hits.length > 0) break;
-      }
+    if (t.lastHeartbeat !== null && at - t.lastHeartbeat >= s.dark_after) {
+      t.hbGaps.push({ from: t.lastHeartbeat, to: at });
+      if (t.hbGaps.length > MAX_GAPS) t.hbGaps.shift();
     }
     t.lastHeartbeat = at;
-    t.txGaps = t.txGaps.filter((g) => g.to > at);
+    return this.darkHits(hb.terminal_serial, t, s, t.lastReceived);
+  }
+
+  /**
+   * Dark spells (no heartbeat and no transaction for dark_after) within the heartbeat gaps that
+   * the transactions have been read past (`txUntil`): the two topics are read independently, and
+   * in a backlog one may be hours ahead of the other. Each gap is judged once, against the
+   * transaction gaps read, the one still open last.
+   */
+  private darkHits(serial: string, t: TerminalState, s: Settings, txUntil: number): Hit[] {
+    const hits: Hit[] = [];
+    const waiting: { from: number; to: number }[] = [];
+    for (const h of t.hbGaps) {
+      if (h.to > txUntil) {
+        waiting.push(h);
+        continue;
+      }
+      for (const g of [...t.txGaps, { from: t.lastReceived, to: Infinity }]) {
+        const start = Math.max(h.from, g.from);
+        const end = Math.min(h.to, g.to);
+        if (end - start < s.dark_after) continue;
+        const hit = this.gapHit(serial, t, s, g, true, start + s.dark_after, end);
+        hits.push(...hit);
+        if (hit.length > 0) break;
+      }
+    }
+    t.hbGaps = waiting;
+    // Transaction gaps matter only for heartbeat gaps still to come or waiting.
+    const keepFrom = Math.min(t.lastHeartbeat ?? Infinity, ...waiting.map((h) => h.from));
+    t.txGaps = t.txGaps.filter((g) => g.to > keepFrom);
     return hits;
   }
 

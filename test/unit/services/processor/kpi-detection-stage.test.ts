@@ -229,6 +229,26 @@ describe('KpiDetectionStage', () => {
     ]);
   });
 
+  it('judges a late partial in its own minute’s windows, not only in the newest one', async () => {
+    const { stage, store, producer } = harness();
+    const mine = merchantIn(0);
+    store.kpiRows = minutes(mine, 0, 90, NORMAL).map((m) => kpiRow(m.update, m.source));
+    await stage.open([0], PARTITIONS);
+    // Source 0 is already at minute 100 when source 1 reports a burst of declines in 92–93.
+    await stage.process(
+      0,
+      consumed(minutes(mine, 90, 101, { tx: 20, declineShare: 0 }).filter((m) => m.source === 0)),
+    );
+    const burst = (m: number) => ({
+      update: minuteUpdate(mine, m, { tx: 30, declineShare: 0.9 }, 1),
+      source: 1,
+    });
+    await stage.process(0, consumed([burst(92), burst(93)]));
+    const firing = producer.sent.filter((a) => a.state === 'FIRING');
+    expect(firing.map((a) => a.entity_id)).toEqual([mine]);
+    expect(firing[0]!.fired_time).toBe(T0 + 94 * WINDOW_MS);
+  });
+
   it('leaves out an update without its source-partition header, and says so', async () => {
     const { stage, store, lines } = harness();
     const mine = merchantIn(0);

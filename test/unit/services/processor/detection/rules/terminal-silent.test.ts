@@ -122,20 +122,32 @@ describe('TerminalSilentRule', () => {
     expect(tickEach(closed, sunday, sunday + HOUR)).toEqual([]);
   });
 
-  it('dates a dark spell no tick saw (a backlog) by the heartbeat that ends it', () => {
-    const { rule } = setup();
-    feed(rule, [...threeWeeks, ...mondayMorning]);
-    const beat = (t: number) =>
-      rule.onHeartbeat(sampleHeartbeat(1, { terminal_serial: 'SIL-BUSY', gateway_received_time: t }));
-    for (let t = WEEK4 + 10 * HOUR; t <= WEEK4 + 11 * HOUR; t += 60_000) expect(beat(t)).toEqual([]);
-    // Dark from 11:00 to 11:20, read from a backlog: no tick in between, then it is back.
-    const hits = beat(WEEK4 + 11 * HOUR + 20 * 60_000);
-    expect(hits).toHaveLength(1);
-    expect(hits[0]!.evidence['pattern']).toBe('dark');
-    expect(hits[0]!.windowEnd).toBeGreaterThanOrEqual(WEEK4 + 11 * HOUR + 5 * 60_000);
-    expect(hits[0]!.windowEnd).toBeLessThan(WEEK4 + 11 * HOUR + 15 * 60_000);
-    // A gap of a minute is no news.
-    expect(beat(WEEK4 + 11 * HOUR + 21 * 60_000)).toEqual([]);
+  it('dates a dark spell no tick saw (a backlog) once both topics were read past it, in either order', () => {
+    const back = WEEK4 + 11 * HOUR + 20 * 60_000;
+    const last = lastOf('SIL-BUSY', mondayMorning);
+    const sale = {
+      ...last,
+      event_id: 'back-1',
+      request_time: back + 60_000,
+      gateway_received_time: back + 60_000,
+    };
+    for (const heartbeatsFirst of [true, false]) {
+      const { rule } = setup();
+      feed(rule, [...threeWeeks, ...mondayMorning]);
+      const beat = (t: number) =>
+        rule.onHeartbeat(sampleHeartbeat(1, { terminal_serial: 'SIL-BUSY', gateway_received_time: t }));
+      for (let t = WEEK4 + 10 * HOUR; t <= WEEK4 + 11 * HOUR; t += 60_000) expect(beat(t)).toEqual([]);
+      // Dark from 11:00 to 11:20, read from a backlog: no tick in between, then it is back.
+      const hits = heartbeatsFirst
+        ? [...beat(back), ...rule.onTransaction(sale)]
+        : [...rule.onTransaction(sale), ...beat(back)];
+      expect(hits).toHaveLength(1);
+      expect(hits[0]!.evidence['pattern']).toBe('dark');
+      expect(hits[0]!.windowEnd).toBeGreaterThanOrEqual(WEEK4 + 11 * HOUR + 5 * 60_000);
+      expect(hits[0]!.windowEnd).toBeLessThan(WEEK4 + 11 * HOUR + 15 * 60_000);
+      // A gap of a minute is no news.
+      expect(beat(back + 2 * 60_000)).toEqual([]);
+    }
   });
 
   it('does not call a trading terminal dark because its heartbeats are read behind its transactions', () => {
