@@ -561,13 +561,15 @@ export class Processor {
 
   /**
    * The request time every `transactions` partition has been processed up to, by the group's
-   * checkpoints (all instances'): a partition read to its end does not hold anything back, one
-   * behind holds back its newest event time (−∞ before its first commit).
+   * checkpoints (all instances'): a partition read to its end (and current, if this instance's)
+   * does not hold anything back, one behind holds back its newest event time (−∞ before its
+   * first commit).
    */
   private async transactionsSettled(): Promise<number> {
     const admin = this.requireAdmin();
     const topic = this.deps.topics.transactions;
     const [offsets, committed] = await Promise.all([admin.fetchTopicOffsets(topic), this.committed(topic)]);
+    const now = this.clock();
     let settled = Infinity;
     for (const o of offsets) {
       if (o.high === o.low) continue;
@@ -576,7 +578,14 @@ export class Processor {
         settled = -Infinity;
         continue;
       }
-      if (BigInt(reading.checkpoint.nextOffset) >= BigInt(o.high)) continue;
+      // Read to its end: it holds nothing back, unless it is this instance's and only caught up
+      // for a moment while a backlog of old events is still being written (see isCurrent).
+      if (
+        BigInt(reading.checkpoint.nextOffset) >= BigInt(o.high) &&
+        (!this.owned.has(o.partition) ||
+          this.isCurrent(`${topic}:${o.partition}`, this.receivedAt(o.partition), now))
+      )
+        continue;
       settled = Math.min(settled, reading.checkpoint.maxEventTime ?? -Infinity);
     }
     return settled;
