@@ -4,7 +4,7 @@ import type { Store } from '../shared/clickhouse/store.ts';
 import type { EventProducer } from '../shared/kafka/producer.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Registry } from '../shared/metrics.ts';
-import { AlertBook, type BookOutput } from './detection/alert-book.ts';
+import { AlertBook, bookOutputs, type BookOutput } from './detection/alert-book.ts';
 import { AlertWriter } from './detection/alert-writer.ts';
 import type { Hit } from './detection/hit.ts';
 import type { TransactionRule } from './detection/rule.ts';
@@ -25,6 +25,8 @@ export interface DetectionStageDeps {
 interface PartitionDetection {
   rules: TransactionRule[];
   book: AlertBook;
+  /** Receive time the book last resolved at while reading transactions. */
+  clock: number;
 }
 
 /**
@@ -58,7 +60,7 @@ export class DetectionStage {
     const rules = TRANSACTION_RULES.map((r) => r.create(() => this.deps.rules.current));
     const book = new AlertBook((rule) => this.resolveAfter(rule));
     book.restore(await this.writer.firing('TERMINAL', partition, partitionCount));
-    this.partitions.set(partition, { rules, book });
+    this.partitions.set(partition, { rules, book, clock: -Infinity });
     this.updateGauges();
   }
 
@@ -79,9 +81,22 @@ export class DetectionStage {
     const p = this.get(partition);
     const enabled = p.rules.filter((r) => this.deps.rules.current.get(r.definition).enabled);
     for (const ev of replayed) for (const r of enabled) r.onTransaction(ev);
-    const hits: Hit[] = [];
-    for (const ev of fresh) for (const r of enabled) hits.push(...r.onTransaction(ev));
-    await this.write(partition, p.book.record(hits));
+    // A batch read from a backlog may span hours: alerts quiet by an event's receive time resolve
+    // before it is judged, as ticks at the wall clock would have resolved them live.
+    const { out, add } = bookOutputs();
+    let hits: Hit[] = [];
+    for (const ev of fresh) {
+      const at = ev.gateway_received_time;
+      if (at - p.clock >= 60_000) {
+        add(p.book.record(hits));
+        hits = [];
+        if (p.clock !== -Infinity) add({ flags: [], alerts: p.book.tick(at) });
+        p.clock = at;
+      }
+      for (const r of enabled) hits.push(...r.onTransaction(ev));
+    }
+    add(p.book.record(hits));
+    await this.write(partition, out);
   }
 
   /** Heartbeats of a partition's terminals, for the rules that judge silence. */

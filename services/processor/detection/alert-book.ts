@@ -17,6 +17,19 @@ export interface BookOutput {
   readonly updated?: Alert[];
 }
 
+/** Gathers several book outputs into one, in order (a batch judged minute by minute). */
+export function bookOutputs(): { out: Required<BookOutput>; add: (o: BookOutput) => void } {
+  const out: Required<BookOutput> = { flags: [], alerts: [], updated: [] };
+  return {
+    out,
+    add: (o) => {
+      out.flags.push(...o.flags);
+      out.alerts.push(...o.alerts);
+      out.updated.push(...(o.updated ?? []));
+    },
+  };
+}
+
 /** What the book keeps of an open alert; also what restoring needs. */
 export interface OpenAlert {
   readonly alertId: string;

@@ -1,6 +1,5 @@
-import type { Alert } from '../../shared/avro/types.generated.ts';
 import { KPI_LEVELS, WINDOW_MS, type KpiLevel } from '../kpi/window-state.ts';
-import { AlertBook, type BookOutput } from './alert-book.ts';
+import { AlertBook, bookOutputs, type BookOutput } from './alert-book.ts';
 import type { Hit } from './hit.ts';
 import { EntityMinutes, type MinuteUpdate } from './kpi-rules/entity-minutes.ts';
 import {
@@ -66,16 +65,7 @@ export class KpiDetection {
    * rebuilding state, when hits are not reported.
    */
   onUpdates(updates: readonly { update: MinuteUpdate; sourcePartition: number }[], live = true): BookOutput {
-    const out = {
-      flags: [] as BookOutput['flags'],
-      alerts: [] as BookOutput['alerts'],
-      updated: [] as Alert[],
-    };
-    const absorb = (o: BookOutput): void => {
-      out.flags.push(...o.flags);
-      out.alerts.push(...o.alerts);
-      out.updated.push(...(o.updated ?? []));
-    };
+    const { out, add: absorb } = bookOutputs();
     /** Entities changed since last judged: the emission time of their newest update, the minutes changed. */
     const touched = new Map<string, { asOf: number; minutes: Set<number> }>();
     const judgeTouched = (key: string): void => {

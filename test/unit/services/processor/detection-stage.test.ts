@@ -319,6 +319,22 @@ describe('DetectionStage', () => {
     expect(store.rows<FlagRow>(FLAGS_TABLE).map((f) => f.rule)).toEqual(['duplicate_transaction']);
   });
 
+  it('resolves on the receive clock within a backlog batch, so a later double charge is an alert of its own', async () => {
+    const { stage, producer } = await harness();
+    await stage.open(0, PARTITIONS);
+    const later = T0 + 2 * 3_600_000;
+    await stage.onTransactions(
+      0,
+      [],
+      [charge(B, T0), charge(B, T0 + 20 * SEC), charge(B, later), charge(B, later + 20 * SEC)],
+    );
+    expect(producer.alerts().map((r) => [r.value.state, r.value.fired_time - T0])).toEqual([
+      ['FIRING', 20 * SEC + 1],
+      ['RESOLVED', 20 * SEC + 1],
+      ['FIRING', later - T0 + 20 * SEC + 1],
+    ]);
+  });
+
   it('rebuilds state from replayed events without reporting them, then reports fresh ones', async () => {
     const { stage, store, producer } = await harness();
     await stage.open(0, PARTITIONS);
