@@ -46,8 +46,12 @@ interface PartitionKpiDetection {
   detection: KpiDetection;
   /** End of the newest minute judged: the partition's event time while it reads a backlog. */
   newestEnd: number | null;
-  /** Partials ahead of the slowest source partition, by entity, minute and source (newest version). */
-  held: Map<string, Partial>;
+  /**
+   * Partials ahead of the slowest source partition, by minute, then by entity and source (newest
+   * version): a release visits only the minutes it frees.
+   */
+  held: Map<number, Map<string, Partial>>;
+  heldCount: number;
 }
 
 /**
@@ -115,6 +119,7 @@ export class KpiDetectionStage {
         detection,
         newestEnd: Number.isFinite(newest) ? newest : null,
         held: new Map(),
+        heldCount: 0,
       });
       this.deps.logger.info(
         { partition: p, rows: updates.length, entities: detection.size, firing: detection.book.size },
@@ -154,10 +159,13 @@ export class KpiDetectionStage {
       const u = r.value;
       if (u.window_size_ms !== WINDOW_MS) continue;
       if (u.window_start > this.settled + KPI_SETTLE_MARGIN_MS) {
-        const key = `${u.entity_level}\u0000${u.entity_id}\u0000${u.window_start}\u0000${source}`;
-        const held = p.held.get(key);
+        let minute = p.held.get(u.window_start);
+        if (minute === undefined) p.held.set(u.window_start, (minute = new Map()));
+        const key = `${u.entity_level}\u0000${u.entity_id}\u0000${source}`;
+        const held = minute.get(key);
+        if (held === undefined) p.heldCount += 1;
         if (held === undefined || held.update.version < u.version)
-          p.held.set(key, { update: u, sourcePartition: source });
+          minute.set(key, { update: u, sourcePartition: source });
       } else updates.push({ update: u, sourcePartition: source });
     }
     await this.judge(partition, p, [...this.release(p), ...updates]);
@@ -171,24 +179,18 @@ export class KpiDetectionStage {
     this.settled = time;
   }
 
-  /** Held partials now within the margin of the slowest partition (or past MAX_HELD_PARTIALS). */
+  /** Held partials now within the margin of the slowest partition (or past MAX_HELD_PARTIALS), oldest first. */
   private release(p: PartitionKpiDetection): Partial[] {
-    if (p.held.size === 0) return [];
+    if (p.heldCount === 0) return [];
     const out: Partial[] = [];
-    for (const [key, h] of p.held) {
-      if (h.update.window_start <= this.settled + KPI_SETTLE_MARGIN_MS) {
-        out.push(h);
-        p.held.delete(key);
-      }
+    for (const minute of [...p.held.keys()].sort((x, y) => x - y)) {
+      if (minute > this.settled + KPI_SETTLE_MARGIN_MS && p.heldCount <= MAX_HELD_PARTIALS) break;
+      const partials = p.held.get(minute) as Map<string, Partial>;
+      out.push(...partials.values());
+      p.heldCount -= partials.size;
+      p.held.delete(minute);
     }
-    if (p.held.size > MAX_HELD_PARTIALS) {
-      const oldest = [...p.held].sort((a, b) => a[1].update.window_start - b[1].update.window_start);
-      for (const [key, h] of oldest.slice(0, p.held.size - MAX_HELD_PARTIALS)) {
-        out.push(h);
-        p.held.delete(key);
-      }
-    }
-    return out.sort((a, b) => a.update.window_start - b.update.window_start);
+    return out;
   }
 
   private async judge(
