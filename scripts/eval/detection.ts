@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -126,7 +126,14 @@ function scope(label: Label, fleet: Fleet): ScopedIncident {
       if (label.entity_ids.includes(id)) for (const t of m.terminals) terminal(t.serial);
     }
   }
-  return { label, start: Date.parse(label.start), end: Date.parse(label.end), own, related };
+  return {
+    label,
+    start: Date.parse(label.start),
+    end: Date.parse(label.end),
+    firstEvidence: Date.parse(label.first_evidence),
+    own,
+    related,
+  };
 }
 
 interface Cleanup {
@@ -196,7 +203,11 @@ async function main(): Promise<void> {
     const sql = new Store(client);
     await runMigrations(sql, { database: db, rawTtlDays: 365 });
 
-    // The processor, as deployed, with the default rules.
+    // The processor, as deployed, with the default rules. Its whole log goes to a file next to
+    // the scores (closed after it stops); errors also to the console.
+    mkdirSync(cfg.out, { recursive: true });
+    const procLog = createWriteStream(path.join(cfg.out, 'processor.log'));
+    cleanups.push({ what: 'close the processor log', fn: () => new Promise((r) => procLog.end(r)) });
     const proc: ServiceChild = startServiceChild({
       name: 'processor',
       cwd: repoRoot,
@@ -213,11 +224,12 @@ async function main(): Promise<void> {
         PROCESSOR_PORT: String(processorPort),
         PROCESSOR_METRICS_TOKEN: randomBytes(12).toString('hex'),
         PROCESSOR_GROUP_ID: `${prefix}processor`,
-        LOG_LEVEL: 'warn',
+        LOG_LEVEL: process.env['EVAL_LOG_LEVEL'] ?? 'info',
       }),
     });
     cleanups.push({ what: 'stop the processor', fn: () => proc.stop(10_000) });
     proc.onLine = (line) => {
+      procLog.write(`${line}\n`);
       if (/"level":(50|60|"error"|"fatal")/.test(line)) say(`processor: ${line.slice(0, 400)}`);
     };
     await waitReady(proc, new URL(`http://127.0.0.1:${processorPort}/readyz`), 120_000);

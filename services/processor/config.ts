@@ -35,6 +35,12 @@ export const processorSpec = {
     default: 2 * 1024 * 1024,
     min: 1,
   }),
+  fetchMaxPartitionBytes: int({
+    key: 'PROCESSOR_FETCH_MAX_PARTITION_BYTES',
+    doc: 'Bytes one fetch takes from one partition at most: while a backlog is read, the partitions advance by about this much at a time (see PROCESSOR_READ_AHEAD).',
+    default: 1024 * 1024,
+    min: 64 * 1024,
+  }),
   fetchMaxWaitMs: duration({
     key: 'PROCESSOR_FETCH_MAX_WAIT',
     doc: 'Longest a fetch waits for PROCESSOR_FETCH_MIN_BYTES: the time threshold of a batch.',
@@ -62,6 +68,13 @@ export const processorSpec = {
     default: 30_000,
     min: 1_000,
     max: 3_600_000,
+  }),
+  readAheadMs: duration({
+    key: 'PROCESSOR_READ_AHEAD',
+    doc: 'While a backlog is read, a transactions or heartbeats partition more than this ahead (event time) of the slowest one this instance reads is paused until it catches up, so the partitions are judged together.',
+    default: 60_000,
+    min: 1_000,
+    max: 86_400_000,
   }),
   tickIntervalMs: duration({
     key: 'PROCESSOR_TICK_INTERVAL',

@@ -147,6 +147,8 @@ export class KpiDetectionStage {
   async process(partition: number, records: readonly ConsumedRecord<KpiUpdate>[]): Promise<void> {
     const p = this.get(partition);
     const updates: Partial[] = [];
+    // Levels no rule watches are left out before anything is held.
+    const watched = new Set<string>(this.watchedLevels());
     for (const r of records) {
       const source = sourcePartitionOf(r);
       if (source === null) {
@@ -157,7 +159,7 @@ export class KpiDetectionStage {
         continue;
       }
       const u = r.value;
-      if (u.window_size_ms !== WINDOW_MS) continue;
+      if (u.window_size_ms !== WINDOW_MS || !watched.has(u.entity_level)) continue;
       if (u.window_start > this.settled + KPI_SETTLE_MARGIN_MS) {
         let minute = p.held.get(u.window_start);
         if (minute === undefined) p.held.set(u.window_start, (minute = new Map()));

@@ -23,6 +23,7 @@ import { StatusStage } from './status-stage.ts';
 import { DetectionStage } from './detection-stage.ts';
 import { CardDetectionStage } from './card-detection-stage.ts';
 import { KpiDetectionStage } from './kpi-detection-stage.ts';
+import { ReadAlignment } from './read-alignment.ts';
 import { cardCheckpointOf } from './detection/card-checkpoint.ts';
 import type { RulesSource } from './detection/rules-file.ts';
 
@@ -57,9 +58,11 @@ export type ProcessorOptions = Pick<
   | 'groupId'
   | 'fetchMinBytes'
   | 'fetchMaxWaitMs'
+  | 'fetchMaxPartitionBytes'
   | 'allowedLatenessMs'
   | 'maxFutureSkewMs'
   | 'idleGraceMs'
+  | 'readAheadMs'
   | 'tickIntervalMs'
   | 'offlineAfterMs'
   | 'rollingLevels'
@@ -115,6 +118,7 @@ export class Processor {
   private readonly cardReceivedUpTo = new Map<number, number>();
   /** The card commit point a tick last committed per partition (offset:metadata). */
   private readonly cardTickCommits = new Map<number, string | undefined>();
+  private readonly alignment: ReadAlignment;
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> = Promise.resolve();
   private running = false;
@@ -195,6 +199,7 @@ export class Processor {
       metrics: deps.metrics,
       minBytes: options.fetchMinBytes,
       maxWaitTimeMs: options.fetchMaxWaitMs,
+      maxBytesPerPartition: options.fetchMaxPartitionBytes,
       partitionAssigners: [CoPartitionAssigner],
       onAssignment: (assigned) => this.onAssignment(assigned),
       subscriptions: [
@@ -220,6 +225,7 @@ export class Processor {
         },
       ],
     });
+    this.alignment = new ReadAlignment(options.readAheadMs, this.consumer);
   }
 
   get isRunning(): boolean {
@@ -279,6 +285,7 @@ export class Processor {
     this.receivedUpTo.delete(partition);
     for (const topic of [this.deps.topics.transactions, this.deps.topics.heartbeats]) {
       this.positions.delete(`${topic}:${partition}`);
+      this.alignment.forget(topic, partition);
     }
   }
 
@@ -315,6 +322,7 @@ export class Processor {
         await this.detection.onTransactions(partition, replayed, events);
         this.noteBatch(this.deps.topics.transactions, partition, batch);
         for (const ev of events) this.noteReceived(partition, 'tx', ev.gateway_received_time);
+        this.align(this.deps.topics.transactions, partition, 'tx', batch);
         this.events.inc({ type: 'TransactionEvent' }, fresh.length);
         return point;
       }),
@@ -335,6 +343,7 @@ export class Processor {
         await this.detection.onHeartbeats(partition, heartbeats);
         this.noteBatch(this.deps.topics.heartbeats, partition, batch);
         for (const hb of heartbeats) this.noteReceived(partition, 'hb', hb.gateway_received_time);
+        this.align(this.deps.topics.heartbeats, partition, 'hb', batch);
         this.events.inc({ type: 'TerminalHeartbeat' }, records.length);
       }),
     );
@@ -461,6 +470,11 @@ export class Processor {
       high: BigInt(batch.highWatermark),
       batchAt: this.clock(),
     });
+  }
+
+  private align(topic: string, partition: number, which: 'tx' | 'hb', batch: BatchInfo): void {
+    const lagging = BigInt(batch.nextOffset) < BigInt(batch.highWatermark);
+    this.alignment.note(topic, partition, this.receivedUpTo.get(partition)?.[which], lagging);
   }
 
   private noteReceived(partition: number, topic: 'tx' | 'hb', time: number): void {

@@ -92,6 +92,12 @@ export interface Label {
   /** RFC 3339, UTC. */
   start: string;
   end: string;
+  /**
+   * The earliest moment the incident shows in the events (RFC 3339): its first injected event (for
+   * impossible travel the second visit, as one visit alone is normal), or `start` when it changes
+   * the fleet's own traffic (outages, slow hosts, duplicated or fallback sales).
+   */
+  first_evidence: string;
   params: Record<string, unknown>;
 }
 
@@ -101,6 +107,8 @@ export interface Incident {
   readonly start: number;
   readonly end: number;
   readonly label: Label;
+  /** Its events before this show nothing yet (impossible travel's first visit); else its start. */
+  readonly evidenceFrom: number;
   /** Events the incident adds, in report-time order. */
   readonly injected: readonly SimEvent[];
   /** A changed event (or events, or none: dropped); undefined when the event is not the incident's. */
@@ -159,7 +167,7 @@ export const KINDS: Readonly<Record<IncidentKind, KindInfo>> = {
     defaultDurationMs: 15 * 60_000,
     params: {
       cards: p(40, 2, 1_000, 'distinct card numbers tried', true),
-      attempts_per_minute: p(20, 1, 600, 'pace within a burst'),
+      attempts_per_minute: p(60, 1, 600, 'pace within a burst (a script: one a second)'),
       burst_attempts: p(25, 1, 1_000, 'attempts per burst', true),
       pause_minutes: p(2, 0, 60, 'mean pause between bursts'),
       max_amount_minor: p(500, 1, 100_000, 'largest amount tried (minor units)', true),
@@ -443,11 +451,18 @@ export function resolveIncident(
   return incident;
 }
 
+/** When an event happened: a transaction's request, a heartbeat's event time. */
+function eventTime(e: SimEvent): number {
+  return e.kind === 'transaction' ? e.fields.request_time : e.fields.event_time;
+}
+
 interface Parts {
   level?: EntityLevel;
   entityIds: string[];
   labelParams: Record<string, unknown>;
   injected?: SimEvent[];
+  /** Before this its events show nothing yet (when not from the start). */
+  firstEvidence?: number;
   transformTransaction?: (ev: SimTransaction) => SimTransaction[] | undefined;
   transformHeartbeat?: (ev: SimHeartbeat) => SimHeartbeat | null | undefined;
 }
@@ -472,10 +487,17 @@ class Resolver {
     const { spec, id } = this;
     const kind = spec.kind;
     const injected = (parts.injected ?? []).filter((e) => {
-      const t = e.kind === 'transaction' ? e.fields.request_time : e.fields.event_time;
+      const t = eventTime(e);
       return t >= spec.start && t < spec.end;
     });
     injected.sort(compareEvents);
+    const first = injected[0];
+    const firstEvidence =
+      parts.transformTransaction !== undefined ||
+      parts.transformHeartbeat !== undefined ||
+      first === undefined
+        ? spec.start
+        : (parts.firstEvidence ?? eventTime(first));
     const label: Label = {
       incident_id: id,
       kind,
@@ -483,6 +505,7 @@ class Resolver {
       entity_ids: parts.entityIds,
       start: iso(spec.start),
       end: iso(spec.end),
+      first_evidence: iso(firstEvidence),
       params: { ...this.params, ...parts.labelParams },
     };
     return {
@@ -491,6 +514,7 @@ class Resolver {
       start: spec.start,
       end: spec.end,
       label,
+      evidenceFrom: parts.firstEvidence ?? spec.start,
       injected,
       transformTransaction: parts.transformTransaction ?? (() => undefined),
       transformHeartbeat: parts.transformHeartbeat ?? (() => undefined),
@@ -1041,6 +1065,7 @@ class Resolver {
       entityIds: [label.token],
       labelParams: { card: label, legs, distance_km: Math.round(km), speed_kmh: Math.round(speed) },
       injected,
+      firstEvidence: Math.floor(t0 + gap),
     };
   }
 

@@ -7,7 +7,7 @@ import { INCIDENT_KINDS, type Incident, type Label } from './incidents.ts';
  * The label file: one JSON object per line (JSONL), one line per incident, in schedule order:
  *
  * ```json
- * {"incident_id":"inc-001-card_testing","kind":"card_testing","entity_level":"TERMINAL","entity_ids":["T0000012"],"start":"2026-03-02T10:05:00.000Z","end":"2026-03-02T10:20:00.000Z","params":{"cards":[{"token":"…","token_key_id":"k1","bin":"42424242","last4":"4242"}],…}}
+ * {"incident_id":"inc-001-card_testing","kind":"card_testing","entity_level":"TERMINAL","entity_ids":["T0000012"],"start":"2026-03-02T10:05:00.000Z","end":"2026-03-02T10:20:00.000Z","first_evidence":"2026-03-02T10:05:02.310Z","params":{"cards":[{"token":"…","token_key_id":"k1","bin":"42424242","last4":"4242"}],…}}
  * ```
  *
  * It names the entities a detector is expected to flag: terminal serials, a region, an acquirer,
@@ -59,6 +59,7 @@ export function parseLabels(text: string): Label[] {
       Array.isArray(l.entity_ids) &&
       typeof l.start === 'string' &&
       typeof l.end === 'string' &&
+      (l.first_evidence === undefined || typeof l.first_evidence === 'string') &&
       typeof l.params === 'object';
     if (!ok) throw new ValidationError(`line ${i + 1}: not a label record`, `line ${i + 1}`);
     out.push(l as Label);

@@ -131,6 +131,9 @@ export class Simulator {
   readonly end: number;
   readonly seed: string;
   private readonly incidentList: Incident[] = [];
+  private readonly byId = new Map<string, Incident>();
+  /** The first event each incident added or changed (origin time), as generated. */
+  private readonly firstEvidence = new Map<string, number>();
   /** Incidents not begun yet, by start; those begun and not yet over, in schedule order. */
   private readonly waiting: IncidentQueue[] = [];
   private running: IncidentQueue[] = [];
@@ -207,12 +210,36 @@ export class Simulator {
 
   /** Labels of every incident known so far, in schedule order. */
   get labels(): Label[] {
-    return this.incidentList.map((i) => i.label);
+    return this.incidentList.map((i) => this.labelOf(i));
   }
 
   /** Labels as of a stop at `until`: incidents not begun are left out, running ones end there. */
   labelsUntil(until: number): Label[] {
-    return labelsUntil(this.incidentList, until);
+    return labelsUntil(this.incidentList, until).map((l) => this.withEvidence(l));
+  }
+
+  private labelOf(i: Incident): Label {
+    return this.withEvidence(i.label);
+  }
+
+  /**
+   * first_evidence as the events went out: the first event the incident added or changed (from its
+   * evidenceFrom on), which for a change to the fleet's own traffic is only known once generated.
+   */
+  private withEvidence(label: Label): Label {
+    const seen = this.firstEvidence.get(label.incident_id);
+    return seen === undefined ? label : { ...label, first_evidence: new Date(seen).toISOString() };
+  }
+
+  private noteEvidence(ev: SimEvent): void {
+    if (ev.incidents.length === 0) return;
+    const t = originTime(ev);
+    for (const id of ev.incidents) {
+      const incident = this.byId.get(id);
+      if (incident === undefined || t < incident.evidenceFrom) continue;
+      const known = this.firstEvidence.get(id);
+      if (known === undefined || t < known) this.firstEvidence.set(id, t);
+    }
   }
 
   /** Incidents active at `time`. */
@@ -263,6 +290,7 @@ export class Simulator {
     );
     const order = this.incidentList.length;
     this.incidentList.push(incident);
+    this.byId.set(incident.id, incident);
     const events = [...incident.injected].sort(
       (a, b) => originTime(a) - originTime(b) || compareEvents(a, b),
     );
@@ -343,11 +371,16 @@ export class Simulator {
       const outs = this.applyIncidents(ev);
       if (ev.kind === 'transaction' && ev.fields.status === 'APPROVED' && !keptApproved(ev, outs))
         this.spoiled.add(operationKey(ev.fields));
-      for (const out of outs) this.pending.push(out);
+      for (const out of outs) {
+        this.noteEvidence(out);
+        this.pending.push(out);
+      }
     }
     for (const q of this.running) {
       while (q.next < q.events.length && originTime(q.events[q.next] as SimEvent) < tickEnd) {
-        this.pending.push(q.events[q.next++] as SimEvent);
+        const ev = q.events[q.next++] as SimEvent;
+        this.noteEvidence(ev);
+        this.pending.push(ev);
       }
     }
     this.cursor = Math.min(tickEnd, this.end);

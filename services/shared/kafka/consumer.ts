@@ -246,6 +246,15 @@ export class EventConsumer {
     ]);
   }
 
+  /** Stops fetching one partition (a batch already fetched may still be handed over). */
+  pause(topic: string, partition: number): void {
+    this.consumer.pause([{ topic, partitions: [partition] }]);
+  }
+
+  resume(topic: string, partition: number): void {
+    this.consumer.resume([{ topic, partitions: [partition] }]);
+  }
+
   /** Waits for the batch in hand to be handled and committed, then leaves the group. */
   async stop(): Promise<void> {
     await this.consumer.disconnect();

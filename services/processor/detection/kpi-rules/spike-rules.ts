@@ -278,7 +278,12 @@ export const latencySpikeRule = defineRule({
     ...commonParams,
     min_ms: num({ doc: '…and at least this many milliseconds.', min: 0, max: 600_000 }),
     min_responses: int({
-      doc: 'Answered attempts in the window (and per baseline minute) before the rule judges.',
+      doc: 'Answered attempts in the window before the rule judges.',
+      min: 1,
+      max: 1_000_000,
+    }),
+    min_baseline_responses: int({
+      doc: 'Answered attempts a settled minute needs to count in the baseline (each counts by its responses): an entity with a few dozen attempts a minute still learns its normal.',
       min: 1,
       max: 1_000_000,
     }),
@@ -294,10 +299,11 @@ export const latencySpikeRule = defineRule({
     factor: 2,
     min_ms: 800,
     min_responses: 30,
+    min_baseline_responses: 10,
   },
 });
 
-/** latency_spike: the window's merged-sketch p95 against the EWMA of minute p95s. */
+/** latency_spike: the window's merged-sketch p95 against the EWMA of minute p95s (weighted by responses). */
 export class LatencySpikeRule extends BaselineRule {
   readonly definition = latencySpikeRule;
 
@@ -310,9 +316,12 @@ export class LatencySpikeRule extends BaselineRule {
   }
 
   protected minuteSample(m: MinuteTotals): Sample | null {
-    if (m.latency === null || m.latency.count < this.read().min_responses) return null;
+    const n = m.latency?.count ?? 0;
+    if (m.latency === null || n < this.read().min_baseline_responses) return null;
     const p95 = m.latency.quantile(0.95);
-    return p95 === null ? null : { num: p95, weight: 1 };
+    // Weighted by responses, as the share rules weigh by transactions: a quiet minute's p95 is
+    // mostly its slowest answer and says less.
+    return p95 === null ? null : { num: p95 * n, weight: n };
   }
 
   protected currentValue(t: MinuteTotals): number | null {

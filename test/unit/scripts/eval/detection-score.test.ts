@@ -16,6 +16,7 @@ function incident(
   start: number,
   own: string[],
   related: string[] = [],
+  firstEvidence = start + 10_000,
 ): ScopedIncident {
   const end = start + 20 * MIN;
   return {
@@ -26,10 +27,12 @@ function incident(
       entity_ids: own.map((k) => k.split(':')[1]!),
       start: new Date(start).toISOString(),
       end: new Date(end).toISOString(),
+      first_evidence: new Date(firstEvidence).toISOString(),
       params: {},
     },
     start,
     end,
+    firstEvidence,
     own: new Set(own),
     related: new Set([...own, ...related]),
   };
@@ -70,6 +73,9 @@ describe('scoreDetection', () => {
       historyAlerts: 1,
       delays: [40_000],
       medianDelayMs: 40_000,
+      // The first test attempt came 10 s after the start.
+      evidenceDelays: [30_000],
+      medianEvidenceDelayMs: 30_000,
     });
     expect(byRule.get('card_testing')!.precision).toBeCloseTo(2 / 3, 10);
     expect(byRule.get('card_testing')!.unexplained).toEqual([
@@ -108,10 +114,22 @@ describe('scoreDetection', () => {
 
   it('renders one markdown row per rule', () => {
     const table = renderScores(
-      scoreDetection([testing], [alert('card_testing', 'TERMINAL:T1', T + 9_000)], options),
+      scoreDetection(
+        [testing, testing2],
+        [
+          alert('card_testing', 'TERMINAL:T1', T + 12_000),
+          alert('card_testing', 'TERMINAL:T2', T + 100 * MIN + 30_000),
+          alert('decline_spike', 'MERCHANT:M1', T + 70_000),
+        ],
+        options,
+      ),
     );
     expect(table.split('\n')[0]).toMatch(/^\| Rule \| Incidents \| Detected \| Recall/);
-    expect(table).toContain('| `card_testing` | 1 | 1 | 1.00 | 1 | 1 | 1.00 | 9 s | 9 s | 0 |');
+    expect(table).toContain('| `card_testing` | 2 | 2 | 1.00 | 2 | 2 | 1.00 | 21 s | 30 s | 11 s | 0 |');
     expect(table).toContain('| `off_hours` | 0 | 0 | – |');
+    // Over every detection: delays 12, 30 and 70 s; from the first evidence 2, 20 and 60 s.
+    expect(table.split('\n').at(-1)).toBe(
+      '| all rules | 4 | 3 | 0.75 | 3 | 3 | 1.00 | 30 s | 70 s | 20 s | 0 |',
+    );
   });
 });

@@ -11,6 +11,7 @@ import {
   type CardLabel,
   type Incident,
   type IncidentSpec,
+  type Label,
 } from '../../../../services/simulator/incidents.ts';
 import { Simulator, originTime } from '../../../../services/simulator/simulator.ts';
 
@@ -25,6 +26,8 @@ interface Outcome {
   fleet: Fleet;
   events: SimEvent[];
   baseline: SimEvent[];
+  /** The label as the run ends (first_evidence as generated). */
+  label: Label;
 }
 
 function simulate(
@@ -44,7 +47,7 @@ function simulate(
   const sim = new Simulator({ ...base, incidents: [{ start: START, end: END, ...spec }] });
   const events = [...sim.events()];
   const baseline = [...new Simulator({ ...base, incidents: 'none' }).events()];
-  return { incident: sim.incidents[0]!, fleet: sim.fleet, events, baseline };
+  return { incident: sim.incidents[0]!, fleet: sim.fleet, events, baseline, label: sim.labels[0]! };
 }
 
 const token = (pan: string | null) => (pan === null ? null : cardReference(pan, KEYS).card_token);
@@ -237,6 +240,27 @@ describe('incidents', { timeout: 30_000 }, () => {
       expect(km / hours).toBeGreaterThan(900);
       expect(b.entry_mode).not.toBe('MANUAL');
     }
+    // The first visit alone is normal: the incident shows from the second.
+    expect(Date.parse(o.incident.label.first_evidence)).toBe(legs[1]!.fields.request_time);
+    expect(o.label.first_evidence).toBe(o.incident.label.first_evidence);
+  });
+
+  it('labels the first evidence: the first event the incident added or changed, as generated', () => {
+    const testing = simulate({ kind: 'card_testing' });
+    const first = Math.min(...testing.incident.injected.map((e) => originTime(e)));
+    expect(Date.parse(testing.incident.label.first_evidence)).toBe(first);
+    expect(testing.label.first_evidence).toBe(testing.incident.label.first_evidence);
+    expect(first).toBeGreaterThanOrEqual(testing.incident.start);
+    // A slow host changes the fleet's own attempts: known once they are generated.
+    const slow = simulate({ kind: 'acquirer_host_slowdown' });
+    expect(slow.incident.label.first_evidence).toBe(slow.incident.label.start);
+    const touched = slow.events.filter((e) => e.incidents.includes(slow.incident.id)).map(originTime);
+    expect(touched.length).toBeGreaterThan(0);
+    expect(Date.parse(slow.label.first_evidence)).toBe(Math.min(...touched));
+    expect(Date.parse(slow.label.first_evidence)).toBeGreaterThan(slow.incident.start);
+    // A dark terminal sends nothing: its start is the evidence.
+    const outage = simulate({ kind: 'terminal_outage' });
+    expect(outage.label.first_evidence).toBe(outage.label.start);
   });
 
   it('magstripe_fallback_spike: the terminal’s card attempts switch to fallback and swipe', () => {

@@ -139,6 +139,7 @@ describe('label file', { timeout: 30_000 }, () => {
         'end',
         'entity_ids',
         'entity_level',
+        'first_evidence',
         'incident_id',
         'kind',
         'params',

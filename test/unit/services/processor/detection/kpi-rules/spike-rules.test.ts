@@ -125,6 +125,16 @@ describe('latency_spike', () => {
     expect(hits[0]!.value).toBeGreaterThan(1_800);
   });
 
+  it('learns the normal of an entity with fewer responses a minute than the window needs', () => {
+    // 15 a minute: no minute has min_responses (30), the 5-minute window has 75.
+    const shape = (m: number) => ({ tx: 15, latencyMs: m < 30 ? 200 : 1_800 });
+    const { hits } = run(latency(), shape, 36);
+    expect(hits.length).toBeGreaterThan(0);
+    // Minutes under min_baseline_responses still say nothing.
+    const strict = new LatencySpikeRule(() => ({ ...latencySpikeRule.defaults, min_baseline_responses: 16 }));
+    expect(run(strict, shape, 36).hits).toEqual([]);
+  });
+
   it('stays quiet on a steadily slow host and on a small bump under the floor', () => {
     expect(run(latency(), () => ({ tx: 100, latencyMs: 1_500 }), 60).hits).toEqual([]);
     expect(run(latency(), (m) => ({ tx: 100, latencyMs: m < 30 ? 150 : 400 }), 40).hits).toEqual([]);
