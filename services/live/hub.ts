@@ -1,0 +1,354 @@
+import type { WebSocket } from 'ws';
+import { sameSecret } from '../shared/bearer.ts';
+import type { Alert, TerminalStatus } from '../shared/avro/types.generated.ts';
+import type { Logger } from '../shared/logger.ts';
+import {
+  compileFilter,
+  relevance,
+  type Delta,
+  type FleetState,
+  type TerminalPredicate,
+} from './fleet-state.ts';
+import { CLOSE, PROTOCOL_VERSION, parseClientMessage, type ErrorCode, type Subscribe } from './protocol.ts';
+
+export interface HubOptions {
+  /** Tokens that may connect (LIVE_TOKENS). */
+  tokens: readonly string[];
+  /** A connection must authenticate within this (ms). */
+  authTimeoutMs: number;
+  maxConnectionsPerToken: number;
+  maxSubscriptionsPerConnection: number;
+  /** A terminal's changes reach a subscription at most once per this (ms): the flush interval. */
+  coalesceMs: number;
+  /** Past this many bytes waiting in a client's send buffer it gets snapshots instead of deltas. */
+  maxBufferedBytes: number;
+  /** A client still over the limit this long after switching to snapshots is closed (ms). */
+  slowCloseMs: number;
+  /** Fleet summary interval (ms). */
+  summaryMs: number;
+  /** Ping interval; a connection that did not answer the previous ping is terminated (ms). */
+  pingMs: number;
+  /** Alerts kept for the `welcome` frame. */
+  recentAlerts: number;
+}
+
+/** Fleet-wide KPIs for the summary frame, null while none are known. */
+export interface FleetKpis {
+  tps: number;
+  approval_rate: number | null;
+  latency_p95_ms: number | null;
+  /** Start of the newest minute they include. */
+  as_of: number;
+}
+
+interface Subscription {
+  id: string;
+  predicate: TerminalPredicate;
+  /** Changes since the last flush, newest per terminal. */
+  pending: Map<string, { status: TerminalStatus; left: boolean }>;
+}
+
+interface Connection {
+  ws: WebSocket;
+  token: string | undefined;
+  subscriptions: Map<string, Subscription>;
+  /** Sending snapshots instead of deltas since this time (a slow reader), else undefined. */
+  slowSince: number | undefined;
+  alive: boolean;
+  authTimer: NodeJS.Timeout | undefined;
+}
+
+/**
+ * Serves the fleet to WebSocket clients (protocol: docs/LIVE_PROTOCOL.md): authentication by token,
+ * subscriptions with filters, a snapshot then coalesced deltas with sequence numbers, resume after
+ * a reconnect, a fleet summary every second, alerts as they come.
+ *
+ * Memory per client is bounded: pending changes are at most one per terminal per subscription, and
+ * a client whose send buffer stays over `maxBufferedBytes` gets no deltas — only a snapshot once it
+ * drained — and is closed (4408) if it does not drain within `slowCloseMs`.
+ */
+export class LiveHub {
+  private readonly connections = new Set<Connection>();
+  private readonly perToken = new Map<string, number>();
+  private readonly alerts: Alert[] = [];
+  private readonly timers: NodeJS.Timeout[] = [];
+  private kpis: () => FleetKpis | null = () => null;
+
+  constructor(
+    private readonly fleet: FleetState,
+    private readonly options: HubOptions,
+    private readonly logger: Logger,
+    private readonly clock: () => number = Date.now,
+  ) {}
+
+  /** Starts the flush, summary and ping timers. */
+  start(): void {
+    const every = (ms: number, fn: () => void) => {
+      const t = setInterval(fn, ms);
+      t.unref();
+      this.timers.push(t);
+    };
+    every(this.options.coalesceMs, () => this.flush());
+    every(this.options.summaryMs, () => this.broadcastSummary());
+    every(this.options.pingMs, () => this.ping());
+  }
+
+  /** Where the summary's KPIs come from. */
+  useKpis(source: () => FleetKpis | null): void {
+    this.kpis = source;
+  }
+
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  /** Takes a socket whose upgrade passed the origin check; it must say hello first. */
+  attach(ws: WebSocket): void {
+    const c: Connection = {
+      ws,
+      token: undefined,
+      subscriptions: new Map(),
+      slowSince: undefined,
+      alive: true,
+      authTimer: undefined,
+    };
+    this.connections.add(c);
+    c.authTimer = setTimeout(() => {
+      if (c.token === undefined) this.close(c, CLOSE.UNAUTHORIZED, 'no hello in time');
+    }, this.options.authTimeoutMs);
+    c.authTimer.unref();
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) {
+        this.refuse(c, 'bad_message', 'frames are JSON text');
+        return;
+      }
+      this.onMessage(c, (data as Buffer).toString('utf8'));
+    });
+    ws.on('pong', () => {
+      c.alive = true;
+    });
+    ws.on('close', () => this.forget(c));
+    ws.on('error', (err) => {
+      this.logger.warn({ err }, 'live client socket error');
+      this.forget(c);
+    });
+  }
+
+  /** A terminal changed: queued for every subscription it matters to. */
+  onDelta(delta: Delta): void {
+    for (const c of this.connections) {
+      if (c.token === undefined || c.slowSince !== undefined) continue;
+      for (const s of c.subscriptions.values()) {
+        const r = relevance(delta, s.predicate);
+        if (r !== null)
+          s.pending.set(delta.status.terminal_serial, { status: delta.status, left: r === 'leave' });
+      }
+    }
+  }
+
+  /** An alert fired or resolved: to every client, and kept for the next ones' welcome. */
+  onAlert(alert: Alert): void {
+    this.alerts.push(alert);
+    if (this.alerts.length > this.options.recentAlerts) this.alerts.shift();
+    for (const c of this.connections) if (c.token !== undefined) this.send(c, { type: 'alert', alert });
+  }
+
+  /** Sends every subscription its pending changes (one frame each); handles slow readers. */
+  flush(): void {
+    const now = this.clock();
+    for (const c of this.connections) {
+      if (c.token === undefined) continue;
+      if (c.slowSince !== undefined) {
+        if (c.ws.bufferedAmount <= this.options.maxBufferedBytes / 2) {
+          // Drained: one snapshot per subscription replaces every change it missed.
+          c.slowSince = undefined;
+          for (const s of c.subscriptions.values()) this.sendSnapshot(c, s);
+        } else if (now - c.slowSince >= this.options.slowCloseMs) {
+          this.close(c, CLOSE.TOO_SLOW, 'client too slow');
+        }
+        continue;
+      }
+      if (c.ws.bufferedAmount > this.options.maxBufferedBytes) {
+        c.slowSince = now;
+        for (const s of c.subscriptions.values()) s.pending.clear();
+        this.logger.warn({ buffered: c.ws.bufferedAmount }, 'live client reads too slowly: snapshots only');
+        continue;
+      }
+      for (const s of c.subscriptions.values()) {
+        if (s.pending.size === 0) continue;
+        const changes = [...s.pending.values()].map(change);
+        s.pending.clear();
+        this.send(c, { type: 'delta', sub: s.id, epoch: this.fleet.epoch, seq: this.fleet.seq, changes });
+      }
+    }
+  }
+
+  /** Closes every connection (going away) and stops the timers. */
+  closeAll(): void {
+    for (const t of this.timers) clearInterval(t);
+    for (const c of [...this.connections]) this.close(c, CLOSE.GOING_AWAY, 'server stopping');
+  }
+
+  private onMessage(c: Connection, text: string): void {
+    const parsed = parseClientMessage(text);
+    if (c.token === undefined) {
+      // Nothing but a valid hello with a known token before data: anything else closes.
+      if (!parsed.ok || parsed.message.type !== 'hello') {
+        this.close(c, CLOSE.UNAUTHORIZED, 'hello first');
+        return;
+      }
+      const m = parsed.message;
+      if (m.v !== PROTOCOL_VERSION) {
+        this.close(c, CLOSE.UNSUPPORTED_VERSION, `protocol version ${PROTOCOL_VERSION} only`);
+        return;
+      }
+      const token = this.options.tokens.find((t) => sameSecret(t, m.token));
+      if (token === undefined) {
+        this.close(c, CLOSE.UNAUTHORIZED, 'unknown token');
+        return;
+      }
+      const open = this.perToken.get(token) ?? 0;
+      if (open >= this.options.maxConnectionsPerToken) {
+        this.close(c, CLOSE.TOO_MANY_CONNECTIONS, 'too many connections for this token');
+        return;
+      }
+      this.perToken.set(token, open + 1);
+      c.token = token;
+      clearTimeout(c.authTimer);
+      this.send(c, {
+        type: 'welcome',
+        v: PROTOCOL_VERSION,
+        epoch: this.fleet.epoch,
+        seq: this.fleet.seq,
+        alerts: this.alerts,
+      });
+      return;
+    }
+    if (!parsed.ok) {
+      this.refuse(c, parsed.code, parsed.error);
+      return;
+    }
+    const m = parsed.message;
+    switch (m.type) {
+      case 'hello':
+        this.refuse(c, 'already_authenticated', 'this connection is authenticated already');
+        return;
+      case 'subscribe':
+        this.subscribe(c, m);
+        return;
+      case 'unsubscribe':
+        if (!c.subscriptions.delete(m.id))
+          this.refuse(c, 'unknown_subscription', `no subscription ${m.id}`, m.id);
+        else this.send(c, { type: 'unsubscribed', sub: m.id });
+        return;
+    }
+  }
+
+  private subscribe(c: Connection, m: Subscribe): void {
+    if (c.subscriptions.has(m.id)) {
+      this.refuse(c, 'duplicate_subscription', `subscription ${m.id} exists; unsubscribe first`, m.id);
+      return;
+    }
+    if (c.subscriptions.size >= this.options.maxSubscriptionsPerConnection) {
+      this.refuse(
+        c,
+        'too_many_subscriptions',
+        `at most ${this.options.maxSubscriptionsPerConnection} subscriptions per connection`,
+        m.id,
+      );
+      return;
+    }
+    const s: Subscription = { id: m.id, predicate: compileFilter(m.filter), pending: new Map() };
+    c.subscriptions.set(m.id, s);
+    const missed =
+      m.resume !== undefined && m.resume.epoch === this.fleet.epoch
+        ? this.fleet.since(m.resume.seq, s.predicate)
+        : null;
+    if (missed === null) {
+      this.sendSnapshot(c, s);
+      return;
+    }
+    // The missed changes, newest per terminal, as one delta.
+    const latest = new Map<string, { status: TerminalStatus; left: boolean }>();
+    for (const d of missed)
+      latest.set(d.status.terminal_serial, { status: d.status, left: relevance(d, s.predicate) === 'leave' });
+    this.send(c, {
+      type: 'delta',
+      sub: s.id,
+      epoch: this.fleet.epoch,
+      seq: this.fleet.seq,
+      resumed: true,
+      changes: [...latest.values()].map(change),
+    });
+  }
+
+  private sendSnapshot(c: Connection, s: Subscription): void {
+    s.pending.clear();
+    this.send(c, {
+      type: 'snapshot',
+      sub: s.id,
+      epoch: this.fleet.epoch,
+      seq: this.fleet.seq,
+      terminals: this.fleet.snapshot(s.predicate),
+    });
+  }
+
+  private broadcastSummary(): void {
+    const frame = {
+      type: 'summary',
+      epoch: this.fleet.epoch,
+      seq: this.fleet.seq,
+      time: this.clock(),
+      terminals: this.fleet.size,
+      statuses: this.fleet.statusCounts(),
+      kpis: this.kpis(),
+    };
+    for (const c of this.connections) {
+      if (c.token !== undefined && c.slowSince === undefined) this.send(c, frame);
+    }
+  }
+
+  private ping(): void {
+    for (const c of this.connections) {
+      if (!c.alive) {
+        c.ws.terminate();
+        this.forget(c);
+        continue;
+      }
+      c.alive = false;
+      c.ws.ping();
+    }
+  }
+
+  private refuse(c: Connection, code: ErrorCode, error: string, sub?: string): void {
+    this.send(c, { type: 'error', code, error, ...(sub === undefined ? {} : { sub }) });
+  }
+
+  private send(c: Connection, frame: object): void {
+    if (c.ws.readyState !== c.ws.OPEN) return;
+    c.ws.send(JSON.stringify(frame));
+  }
+
+  private close(c: Connection, code: number, reason: string): void {
+    c.ws.close(code, reason);
+    this.forget(c);
+  }
+
+  private forget(c: Connection): void {
+    if (!this.connections.delete(c)) return;
+    clearTimeout(c.authTimer);
+    if (c.token !== undefined) {
+      const n = (this.perToken.get(c.token) ?? 1) - 1;
+      if (n <= 0) this.perToken.delete(c.token);
+      else this.perToken.set(c.token, n);
+    }
+  }
+}
+
+/** A change on the wire: the terminal's TerminalStatus as JSON, or its serial and `left`. */
+function change(p: {
+  status: TerminalStatus;
+  left: boolean;
+}): TerminalStatus | { terminal_serial: string; left: true } {
+  return p.left ? { terminal_serial: p.status.terminal_serial, left: true } : p.status;
+}
