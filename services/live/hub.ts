@@ -119,7 +119,8 @@ export class LiveHub {
     c.authTimer.unref();
     ws.on('message', (data, isBinary) => {
       if (isBinary) {
-        this.refuse(c, 'bad_message', 'frames are JSON text');
+        if (c.token === undefined) this.close(c, CLOSE.UNAUTHORIZED, 'hello first');
+        else this.refuse(c, 'bad_json', 'frames are JSON text');
         return;
       }
       this.onMessage(c, (data as Buffer).toString('utf8'));

@@ -4,7 +4,7 @@ import type {
   KpiUpdate,
   TransactionEvent,
 } from '../../shared/avro/types.generated.ts';
-import { LatencySketch } from './latency-sketch.ts';
+import { LatencySketch } from '../../shared/kpi/latency-sketch.ts';
 
 /**
  * The KPI accumulator of one entity over one window: `add(event)` folds a transaction in,

@@ -1,5 +1,5 @@
 import type { KpiUpdate } from '../../../shared/avro/types.generated.ts';
-import { LatencySketch } from '../../kpi/latency-sketch.ts';
+import { LatencySketch } from '../../../shared/kpi/latency-sketch.ts';
 import { WINDOW_MS } from '../../kpi/window-state.ts';
 
 /** The fields of a 1-minute KpiUpdate the KPI rules read (also rebuilt from `kpi_1m` rows). */

@@ -10,7 +10,7 @@ import {
   type RenderContext,
 } from '../../../../services/shared/clickhouse/migrations.ts';
 import type { Store } from '../../../../services/shared/clickhouse/store.ts';
-import { LatencySketch } from '../../../../services/processor/kpi/latency-sketch.ts';
+import { LatencySketch } from '../../../../services/shared/kpi/latency-sketch.ts';
 import { kpiRow, lateEventRow } from '../../../../services/processor/kpi/rows.ts';
 import { KpiWindowEngine, type WindowEmission } from '../../../../services/processor/kpi/windows.ts';
 import { transactionAt } from '../../../support/fixtures.ts';

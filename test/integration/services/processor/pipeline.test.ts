@@ -12,10 +12,7 @@ import { createLogger } from '../../../../services/shared/logger.ts';
 import type { Processor } from '../../../../services/processor/processor.ts';
 import type { ProcessorOptions } from '../../../../services/processor/processor.ts';
 import { SOURCE_PARTITION_HEADER } from '../../../../services/processor/kpi-stage.ts';
-import {
-  LatencySketch,
-  SKETCH_RELATIVE_ACCURACY,
-} from '../../../../services/processor/kpi/latency-sketch.ts';
+import { LatencySketch, SKETCH_RELATIVE_ACCURACY } from '../../../../services/shared/kpi/latency-sketch.ts';
 import { FLEET_ID } from '../../../../services/processor/kpi/window-state.ts';
 import { sampleHeartbeat, transactionAt } from '../../../support/fixtures.ts';
 import { describeKafka, kafkaBrokers, readTopic, uniqueName } from '../../support/kafka.ts';

@@ -109,10 +109,13 @@ describe('LiveHub', () => {
     expect(await wrong.waitClosed()).toMatchObject({ code: CLOSE.UNAUTHORIZED, reason: 'unknown token' });
     const silent = await connect(url);
     expect(await silent.waitClosed()).toMatchObject({ code: CLOSE.UNAUTHORIZED, reason: 'no hello in time' });
+    const binary = await connect(url);
+    binary.ws.send(Buffer.from([1, 2, 3]));
+    expect(await binary.waitClosed()).toMatchObject({ code: CLOSE.UNAUTHORIZED });
     const future = await connect(url);
     future.send({ type: 'hello', v: 2, token: 'wall-token' });
     expect(await future.waitClosed()).toMatchObject({ code: CLOSE.UNSUPPORTED_VERSION });
-    for (const c of [early, wrong, silent, future]) expect(c.frames).toEqual([]);
+    for (const c of [early, wrong, silent, binary, future]) expect(c.frames).toEqual([]);
   });
 
   it('sends a snapshot, then each terminal’s changes coalesced to one per flush, with sequence numbers', async () => {

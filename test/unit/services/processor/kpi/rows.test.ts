@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LatencySketch } from '../../../../../services/processor/kpi/latency-sketch.ts';
+import { LatencySketch } from '../../../../../services/shared/kpi/latency-sketch.ts';
 import { eventJsonWithoutCard, kpiRow, lateEventRow } from '../../../../../services/processor/kpi/rows.ts';
 import { KpiWindowEngine, kpiUpdateOf } from '../../../../../services/processor/kpi/windows.ts';
 import { MINUTE, T0, tx } from './events.ts';

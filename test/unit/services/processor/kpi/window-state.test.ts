@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { TransactionEvent } from '../../../../../services/shared/avro/types.generated.ts';
 import { loadSchemaCatalog } from '../../../../../services/shared/avro/schemas.ts';
-import { SKETCH_RELATIVE_ACCURACY } from '../../../../../services/processor/kpi/latency-sketch.ts';
+import { SKETCH_RELATIVE_ACCURACY } from '../../../../../services/shared/kpi/latency-sketch.ts';
 import {
   FLEET_ID,
   KPI_LEVELS,

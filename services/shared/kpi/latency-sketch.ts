@@ -1,5 +1,5 @@
 import { DDSketch } from '@datadog/sketches-js';
-import { DecodeError } from '../../shared/errors.ts';
+import { DecodeError } from '../errors.ts';
 
 /**
  * Host latency quantiles per window: a DDSketch (@datadog/sketches-js, logarithmic mapping) with

@@ -4,7 +4,7 @@ import { DecodeError } from '../../../../../services/shared/errors.ts';
 import {
   LatencySketch,
   SKETCH_RELATIVE_ACCURACY,
-} from '../../../../../services/processor/kpi/latency-sketch.ts';
+} from '../../../../../services/shared/kpi/latency-sketch.ts';
 
 const latencies = fc.array(
   fc.oneof(fc.integer({ min: 0, max: 1_000 }), fc.integer({ min: 0, max: 120_000 }), fc.constant(0)),

@@ -1,0 +1,33 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { bearerToken, sameSecret } from '../bearer.ts';
+import type { Registry } from '../metrics.ts';
+
+export interface ProbeDeps {
+  metrics: Registry;
+  /** Whether the service can do its work now, and the checks behind the answer. */
+  ready: () => Promise<{ ready: boolean; checks: Record<string, boolean> }>;
+  /** Bearer tokens `/metrics` accepts. */
+  tokens: readonly string[];
+  /** WWW-Authenticate realm, e.g. `pospulse-processor`. */
+  realm: string;
+}
+
+/** `/healthz` and `/readyz` (no auth, no data) and `/metrics` (bearer token), as a plugin. */
+export function probes(deps: ProbeDeps): FastifyPluginAsync {
+  return async (app) => {
+    app.get('/healthz', async () => ({ status: 'ok' }));
+    app.get('/readyz', async (_request, reply) => {
+      const r = await deps.ready();
+      return reply.code(r.ready ? 200 : 503).send({ status: r.ready ? 'ready' : 'not ready', ...r.checks });
+    });
+    app.get('/metrics', async (request, reply) => {
+      const token = bearerToken(request.headers.authorization);
+      if (token === undefined || !deps.tokens.some((t) => sameSecret(token, t)))
+        return reply
+          .code(401)
+          .header('WWW-Authenticate', `Bearer realm="${deps.realm}"`)
+          .send({ error: { code: 'unauthorized', message: 'a valid bearer token is required' } });
+      return reply.type(deps.metrics.contentType).send(await deps.metrics.metrics());
+    });
+  };
+}
