@@ -11,6 +11,7 @@ import { FleetKpiTracker } from './fleet-kpis.ts';
 import { FleetState } from './fleet-state.ts';
 import { LiveHub } from './hub.ts';
 import { CLOSE } from './protocol.ts';
+import { wallRoutes } from './wall-routes.ts';
 
 export interface LiveAppDeps {
   logger: Logger;
@@ -35,6 +36,7 @@ export type LiveAppConfig = Pick<
   | 'authTimeoutMs'
   | 'pingMs'
   | 'history'
+  | 'wallDir'
 >;
 
 /**
@@ -64,7 +66,10 @@ export function buildLiveApp(deps: LiveAppDeps, config: LiveAppConfig) {
     },
     deps.logger,
   );
-  hub.useKpis(() => kpis.current());
+  hub.useKpis(
+    () => kpis.current(),
+    () => kpis.series(),
+  );
   const connections = gauge(deps.metrics, 'pospulse_live_connections', 'Open WebSocket connections.', []);
   const terminals = gauge(deps.metrics, 'pospulse_live_terminals', 'Terminals in the fleet state.', []);
   void app.register(
@@ -75,6 +80,7 @@ export function buildLiveApp(deps: LiveAppDeps, config: LiveAppConfig) {
       realm: 'pospulse-live',
     }),
   );
+  void app.register(wallRoutes(config.wallDir));
   app.addHook('onRequest', async () => {
     connections.set({}, hub.connectionCount);
     terminals.set({}, fleet.size);

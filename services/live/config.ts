@@ -93,6 +93,11 @@ export const liveSpec = {
     default: 30_000,
     min: 100,
   }),
+  wallDir: str({
+    key: 'LIVE_WALL_DIR',
+    doc: 'Directory of the built wall page (`npm run build:wall`; `npm run build` and `npm run start:live` build it).',
+    default: 'dist/wall',
+  }),
   history: int({
     key: 'LIVE_HISTORY',
     doc: 'Terminal changes kept for clients that resume after a reconnect; further behind, they get a snapshot.',

@@ -9,6 +9,7 @@ import {
   type FleetState,
   type TerminalPredicate,
 } from './fleet-state.ts';
+import type { FleetMinute } from './fleet-kpis.ts';
 import { CLOSE, PROTOCOL_VERSION, parseClientMessage, type ErrorCode, type Subscribe } from './protocol.ts';
 
 export interface HubOptions {
@@ -73,6 +74,7 @@ export class LiveHub {
   private readonly alerts: Alert[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
   private kpis: () => FleetKpis | null = () => null;
+  private series: () => readonly FleetMinute[] = () => [];
 
   constructor(
     private readonly fleet: FleetState,
@@ -93,9 +95,10 @@ export class LiveHub {
     every(this.options.pingMs, () => this.ping());
   }
 
-  /** Where the summary's KPIs come from. */
-  useKpis(source: () => FleetKpis | null): void {
-    this.kpis = source;
+  /** Where the summary's KPIs come from, and the minutes the welcome carries (for sparklines). */
+  useKpis(current: () => FleetKpis | null, series: () => readonly FleetMinute[] = () => []): void {
+    this.kpis = current;
+    this.series = series;
   }
 
   get connectionCount(): number {
@@ -222,6 +225,7 @@ export class LiveHub {
         epoch: this.fleet.epoch,
         seq: this.fleet.seq,
         alerts: this.alerts,
+        kpi_series: this.series(),
       });
       return;
     }

@@ -63,6 +63,7 @@ describeKafka('live service on the real broker', () => {
       authTimeoutMs: 5_000,
       pingMs: 30_000,
       history: 1_000,
+      wallDir: 'dist/wall',
     } satisfies Partial<Record<keyof typeof liveSpec, unknown>>;
     live = buildLiveApp(
       { logger, metrics: createMetricsRegistry('live', false), epoch: 'e-test', rebuilt: () => feed.rebuilt },
