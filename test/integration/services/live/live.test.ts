@@ -1,8 +1,5 @@
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { buildLiveApp } from '../../../../services/live/app.ts';
-import { LiveFeed } from '../../../../services/live/feed.ts';
 import { CLOSE } from '../../../../services/live/protocol.ts';
 import type { Alert } from '../../../../services/shared/avro/types.generated.ts';
 import { createAvroCodec } from '../../../../services/shared/avro/codec.ts';
@@ -12,11 +9,10 @@ import { parseKafkaConfig } from '../../../../services/shared/kafka/config.ts';
 import { EventProducer } from '../../../../services/shared/kafka/producer.ts';
 import { ensureTopics, topicNames } from '../../../../services/shared/kafka/topics.ts';
 import { createLogger } from '../../../../services/shared/logger.ts';
-import { createMetricsRegistry } from '../../../../services/shared/metrics.ts';
-import type { liveSpec } from '../../../../services/live/config.ts';
 import { minuteUpdate } from '../../../unit/services/processor/detection/kpi-rules/kpi-minutes.ts';
 import { status } from '../../../unit/services/live/statuses.ts';
 import { describeKafka, kafkaBrokers, uniqueName } from '../../support/kafka.ts';
+import { openLive } from '../../support/live.ts';
 
 const TOKEN = 'live-test-token-0123456789';
 
@@ -27,8 +23,8 @@ describeKafka('live service on the real broker', () => {
   const prefix = `${uniqueName('live')}.`;
   const topics = topicNames(prefix);
   let producer: EventProducer;
-  let feed: LiveFeed;
-  let live: ReturnType<typeof buildLiveApp>;
+  let live: Awaited<ReturnType<typeof openLive>>['live'];
+  let close: (() => Promise<void>) | undefined;
   let url: string;
   const sockets: WebSocket[] = [];
 
@@ -51,43 +47,21 @@ describeKafka('live service on the real broker', () => {
     await producer.send(topics.terminalStatus, 'TerminalStatus', [
       { key: 'T1', value: status('T1', 'DEGRADED', 2) },
     ]);
-    const config = {
-      tokens: [TOKEN],
-      allowedOrigins: ['http://wall.example'],
-      maxConnectionsPerToken: 10,
-      maxSubscriptions: 4,
-      maxMessageBytes: 64 * 1024,
-      coalesceMs: 100,
-      maxBufferedBytes: 1024 * 1024,
-      slowCloseMs: 30_000,
-      authTimeoutMs: 5_000,
-      pingMs: 30_000,
-      history: 1_000,
-      wallDir: 'dist/wall',
-    } satisfies Partial<Record<keyof typeof liveSpec, unknown>>;
-    live = buildLiveApp(
-      { logger, metrics: createMetricsRegistry('live', false), epoch: 'e-test', rebuilt: () => feed.rebuilt },
-      config,
-    );
-    feed = new LiveFeed(
+    let origin: string;
+    ({ live, close, origin } = await openLive({
       kafka,
       codec,
-      { terminalStatus: topics.terminalStatus, kpiUpdates: topics.kpiUpdates, alerts: topics.alerts },
-      live.handlers,
-      { kpiLookbackMs: 15 * 60_000, recentAlerts: 50 },
       logger,
-      createMetricsRegistry('live-feed', false),
-    );
-    await live.app.listen({ host: '127.0.0.1', port: 0 });
-    url = `ws://127.0.0.1:${(live.app.server.address() as AddressInfo).port}/ws`;
-    await feed.start();
-    await feed.ready;
+      topics,
+      token: TOKEN,
+      overrides: { allowedOrigins: ['http://wall.example'] },
+    }));
+    url = `ws://${origin}/ws`;
   }, 120_000);
 
   afterAll(async () => {
     for (const s of sockets) s.terminate();
-    await live?.app.close();
-    await feed?.stop();
+    await close?.();
     await producer?.disconnect();
   });
 

@@ -1,12 +1,9 @@
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseTokenKeys } from '../../../../services/gateway/card-data.ts';
-import { buildLiveApp } from '../../../../services/live/app.ts';
-import { LiveFeed } from '../../../../services/live/feed.ts';
 import { buildWall } from '../../../../services/live/wall/build.ts';
 import type { Processor } from '../../../../services/processor/processor.ts';
 import type { Alert } from '../../../../services/shared/avro/types.generated.ts';
@@ -17,10 +14,10 @@ import { parseKafkaConfig } from '../../../../services/shared/kafka/config.ts';
 import type { EventProducer } from '../../../../services/shared/kafka/producer.ts';
 import { topicNames } from '../../../../services/shared/kafka/topics.ts';
 import { createLogger } from '../../../../services/shared/logger.ts';
-import { createMetricsRegistry } from '../../../../services/shared/metrics.ts';
 import { KafkaSink, Simulator, runSimulation } from '../../../../services/simulator/simulator.ts';
 import { repoRoot } from '../../support/broker.ts';
 import { describeKafka, isCI, kafkaBrokers, uniqueName } from '../../support/kafka.ts';
+import { openLive } from '../../support/live.ts';
 import { openPipeline } from '../../support/pipeline.ts';
 import { testProcessor } from '../../support/processor.ts';
 import type { TestStore } from '../../support/store.ts';
@@ -50,8 +47,7 @@ describeWall('the wall page in a browser, fed by the simulator through the pipel
   let test: TestStore;
   let producer: EventProducer;
   let processor: Processor;
-  let feed: LiveFeed;
-  let live: ReturnType<typeof buildLiveApp>;
+  let close: (() => Promise<void>) | undefined;
   let browser: Browser;
   let simulation: Promise<unknown>;
   let pageUrl: string;
@@ -64,41 +60,16 @@ describeWall('the wall page in a browser, fed by the simulator through the pipel
       uniqueName('g'),
     );
     await processor.start();
-    live = buildLiveApp(
-      {
-        logger,
-        metrics: createMetricsRegistry('live', false),
-        epoch: 'wall-test',
-        rebuilt: () => feed.rebuilt,
-      },
-      {
-        tokens: [TOKEN],
-        allowedOrigins: [],
-        maxConnectionsPerToken: 10,
-        maxSubscriptions: 4,
-        maxMessageBytes: 64 * 1024,
-        coalesceMs: 250,
-        maxBufferedBytes: 1024 * 1024,
-        slowCloseMs: 30_000,
-        authTimeoutMs: 5_000,
-        pingMs: 30_000,
-        history: 10_000,
-        wallDir,
-      },
-    );
-    feed = new LiveFeed(
+    let origin: string;
+    ({ close, origin } = await openLive({
       kafka,
       codec,
-      { terminalStatus: topics.terminalStatus, kpiUpdates: topics.kpiUpdates, alerts: topics.alerts },
-      live.handlers,
-      { kpiLookbackMs: 15 * 60_000, recentAlerts: 50 },
       logger,
-      createMetricsRegistry('live-feed', false),
-    );
-    await live.app.listen({ host: '127.0.0.1', port: 0 });
-    await feed.start();
-    await feed.ready;
-    pageUrl = `http://127.0.0.1:${(live.app.server.address() as AddressInfo).port}/#token=${TOKEN}`;
+      topics,
+      token: TOKEN,
+      overrides: { coalesceMs: 250, wallDir },
+    }));
+    pageUrl = `http://${origin}/#token=${TOKEN}`;
     // A small, busy fleet in real time; heartbeats every 5 s (the simulator's least) so every
     // terminal shows up at once.
     const now = Date.now();
@@ -140,8 +111,7 @@ describeWall('the wall page in a browser, fed by the simulator through the pipel
     stopSim.abort();
     await simulation?.catch(() => undefined);
     await browser?.close();
-    await live?.app.close();
-    await feed?.stop();
+    await close?.();
     await processor?.stop();
     await producer?.disconnect();
     await test?.close();
