@@ -187,10 +187,15 @@ export class LiveHub {
     }
   }
 
-  /** Closes every connection (going away) and stops the timers. */
+  /** Closes every connection (1001, going away): clients reconnect, to this or another instance. */
+  disconnectAll(reason = 'server stopping'): void {
+    for (const c of [...this.connections]) this.close(c, CLOSE.GOING_AWAY, reason);
+  }
+
+  /** Stops the timers and closes every connection. */
   closeAll(): void {
     for (const t of this.timers) clearInterval(t);
-    for (const c of [...this.connections]) this.close(c, CLOSE.GOING_AWAY, 'server stopping');
+    this.disconnectAll();
   }
 
   private onMessage(c: Connection, text: string): void {

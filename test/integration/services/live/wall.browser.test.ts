@@ -48,6 +48,7 @@ describeWall('the wall page in a browser, fed by the simulator through the pipel
   let producer: EventProducer;
   let processor: Processor;
   let close: (() => Promise<void>) | undefined;
+  let live: Awaited<ReturnType<typeof openLive>>['live'];
   let browser: Browser;
   let simulation: Promise<unknown>;
   let pageUrl: string;
@@ -61,7 +62,7 @@ describeWall('the wall page in a browser, fed by the simulator through the pipel
     );
     await processor.start();
     let origin: string;
-    ({ close, origin } = await openLive({
+    ({ live, close, origin } = await openLive({
       kafka,
       codec,
       logger,
@@ -162,6 +163,16 @@ describeWall('the wall page in a browser, fed by the simulator through the pipel
     await producer.send(topics.alerts, 'Alert', [{ key: 'card_testing:TERMINAL:T0000003', value: alert }]);
     await page.waitForSelector('#ticker li[data-rule="card_testing"]', { timeout: 15_000 });
     expect(await page.textContent('#ticker')).toContain('injected by the wall test');
+
+    // The service drops every connection (as a restart would): the page says so, reconnects by
+    // itself and resumes where it was.
+    live.hub.disconnectAll('test: connections dropped');
+    await page.waitForSelector('#link.connecting', { timeout: 5_000 });
+    await page.waitForSelector('#link.live', { timeout: 15_000 });
+    // Still live past the stale threshold (3 s): summaries flow on the new connection.
+    await new Promise((r) => setTimeout(r, 4_000));
+    expect(await page.getAttribute('#link', 'class')).toBe('badge live');
+    expect(await page.locator('#grid .cell').count()).toBe(TERMINALS);
 
     const artifacts = path.join(repoRoot, 'test-artifacts');
     mkdirSync(artifacts, { recursive: true });

@@ -277,6 +277,61 @@ describe('LiveHub', () => {
   });
 });
 
+describe('LiveHub with a real client that stops reading', () => {
+  /** A fleet whose every terminal changes at each call, flushed at once. */
+  function churn(hub: LiveHub, fleet: FleetState, round: number, terminals = 2_000) {
+    for (let i = 0; i < terminals; i++)
+      hub.onDelta(fleet.apply(status(`T${i}`, round % 2 === 0 ? 'ONLINE' : 'DEGRADED', round + 1))!);
+    hub.flush();
+  }
+
+  it('sends a client that fell behind one snapshot once it reads again, instead of every delta it missed', async () => {
+    const { hub, fleet, url } = await serve({ maxBufferedBytes: 64 * 1024, slowCloseMs: 60_000 });
+    for (let i = 0; i < 2_000; i++) fleet.apply(status(`T${i}`, 'ONLINE', 0));
+    const c = await authed(url);
+    c.send({ type: 'subscribe', id: 'all' });
+    await c.next('snapshot', 0);
+    c.ws.pause();
+    // Deltas of ~1 MB each until the server's send buffer is over the limit (the kernel's fills first).
+    let round = 0;
+    for (; round < 200; round++) {
+      churn(hub, fleet, round);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    c.ws.resume();
+    // Reading again: the buffer drains, and the next flushes bring one snapshot, then deltas.
+    const deadline = Date.now() + 20_000;
+    while (c.frames.filter((f) => f['type'] === 'snapshot').length < 2 && Date.now() < deadline) {
+      hub.flush();
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const deltas = c.frames.filter((f) => f['type'] === 'delta').length;
+    expect(c.frames.filter((f) => f['type'] === 'snapshot')).toHaveLength(2);
+    // Far fewer deltas than rounds: those sent while it lagged were skipped.
+    expect(deltas).toBeLessThan(round);
+    const last = c.frames.filter((f) => f['type'] === 'snapshot')[1]!;
+    expect(last['seq']).toBe(fleet.seq);
+    expect(c.closed()).toBeUndefined();
+  });
+
+  it('closes a client that stays behind past LIVE_SLOW_CLOSE with 4408', async () => {
+    const { hub, fleet, url } = await serve({ maxBufferedBytes: 64 * 1024, slowCloseMs: 300 });
+    for (let i = 0; i < 2_000; i++) fleet.apply(status(`T${i}`, 'ONLINE', 0));
+    const c = await authed(url);
+    c.send({ type: 'subscribe', id: 'all' });
+    await c.next('snapshot', 0);
+    c.ws.pause();
+    const deadline = Date.now() + 20_000;
+    for (let round = 0; hub.connectionCount > 0 && Date.now() < deadline; round++) {
+      churn(hub, fleet, round);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(hub.connectionCount).toBe(0);
+    c.ws.resume();
+    expect(await c.waitClosed()).toMatchObject({ code: CLOSE.TOO_SLOW });
+  });
+});
+
 /** The parts of a ws socket the hub uses, with a send buffer the test controls. */
 class FakeSocket extends EventEmitter {
   readonly OPEN = 1;
