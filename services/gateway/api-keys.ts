@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { bearerToken } from '../shared/bearer.ts';
+import { parseKeyEntries } from '../shared/hashed-keys.ts';
 
 /**
  * One API key as configured: only the SHA-256 of the secret is stored, so a leaked config file or
@@ -24,9 +25,6 @@ export interface ApiKeyRing {
   byHash: ReadonlyMap<string, ApiKey>;
 }
 
-const ID = /^[A-Za-z0-9._-]{1,64}$/;
-const HEX64 = /^[0-9a-f]{64}$/;
-const ALLOWED = new Set(['id', 'key_sha256', 'merchants', 'terminals', 'metrics', 'rate_per_second']);
 
 function stringList(value: unknown, where: string): string[] {
   if (value === undefined) return [];
@@ -41,30 +39,13 @@ function stringList(value: unknown, where: string): string[] {
  * A key must have a scope (merchants, terminals or metrics); errors name the entry and field.
  */
 export function parseApiKeys(raw: string): ApiKeyRing {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(raw);
-  } catch (err) {
-    throw new Error(`not valid JSON (${(err as Error).message})`);
-  }
-  if (!Array.isArray(doc) || doc.length === 0) throw new Error('expected a non-empty JSON array of keys');
   const byHash = new Map<string, ApiKey>();
-  const ids = new Set<string>();
-  doc.forEach((entry: unknown, i) => {
-    const where = `key ${i + 1}`;
-    if (typeof entry !== 'object' || entry === null || Array.isArray(entry))
-      throw new Error(`${where} must be an object`);
-    const e = entry as Record<string, unknown>;
-    for (const k of Object.keys(e)) if (!ALLOWED.has(k)) throw new Error(`${where} has unknown field "${k}"`);
-    if (typeof e['id'] !== 'string' || !ID.test(e['id']))
-      throw new Error(`${where}: "id" must be 1-64 letters, digits, . _ -`);
-    const id = e['id'];
-    if (ids.has(id)) throw new Error(`key id ${id} appears twice`);
-    ids.add(id);
-    const hash = e['key_sha256'];
-    if (typeof hash !== 'string' || !HEX64.test(hash))
-      throw new Error(`key ${id}: "key_sha256" must be 64 lowercase hex digits (the SHA-256 of the key)`);
-    if (byHash.has(hash)) throw new Error(`key ${id}: the same secret is configured twice`);
+  for (const { id, hash, fields: e } of parseKeyEntries(raw, [
+    'merchants',
+    'terminals',
+    'metrics',
+    'rate_per_second',
+  ])) {
     const merchants = stringList(e['merchants'], `key ${id}: "merchants"`);
     const terminals = stringList(e['terminals'], `key ${id}: "terminals"`);
     const metrics = e['metrics'] ?? false;
@@ -82,7 +63,7 @@ export function parseApiKeys(raw: string): ApiKeyRing {
       metrics,
       ratePerSecond: rate,
     });
-  });
+  }
   return { byHash };
 }
 
