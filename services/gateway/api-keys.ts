@@ -25,7 +25,6 @@ export interface ApiKeyRing {
   byHash: ReadonlyMap<string, ApiKey>;
 }
 
-
 function stringList(value: unknown, where: string): string[] {
   if (value === undefined) return [];
   if (!Array.isArray(value) || !value.every((v) => typeof v === 'string' && v !== '' && v.length <= 128))
