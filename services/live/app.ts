@@ -29,6 +29,7 @@ export type LiveAppConfig = Pick<
   | 'allowedOrigins'
   | 'maxConnectionsPerToken'
   | 'maxSubscriptions'
+  | 'maxSubscriptionsPerToken'
   | 'maxMessageBytes'
   | 'coalesceMs'
   | 'maxBufferedBytes'
@@ -57,6 +58,7 @@ export function buildLiveApp(deps: LiveAppDeps, config: LiveAppConfig) {
       authTimeoutMs: config.authTimeoutMs,
       maxConnectionsPerToken: config.maxConnectionsPerToken,
       maxSubscriptionsPerConnection: config.maxSubscriptions,
+      maxSubscriptionsPerToken: config.maxSubscriptionsPerToken,
       coalesceMs: config.coalesceMs,
       maxBufferedBytes: config.maxBufferedBytes,
       slowCloseMs: config.slowCloseMs,

@@ -54,6 +54,12 @@ export const liveSpec = {
     min: 1,
     max: 1_000,
   }),
+  maxSubscriptionsPerToken: int({
+    key: 'LIVE_MAX_SUBSCRIPTIONS_PER_TOKEN',
+    doc: 'Subscriptions all connections of one token may hold together.',
+    default: 1_000,
+    min: 1,
+  }),
   maxMessageBytes: int({
     key: 'LIVE_MAX_MESSAGE_BYTES',
     doc: 'Largest frame a client may send; a larger one closes the connection with 1009.',

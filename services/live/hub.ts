@@ -19,6 +19,8 @@ export interface HubOptions {
   authTimeoutMs: number;
   maxConnectionsPerToken: number;
   maxSubscriptionsPerConnection: number;
+  /** Subscriptions all connections of one token may hold together. */
+  maxSubscriptionsPerToken: number;
   /** A terminal's changes reach a subscription at most once per this (ms): the flush interval. */
   coalesceMs: number;
   /** Past this many bytes waiting in a client's send buffer it gets snapshots instead of deltas. */
@@ -71,6 +73,7 @@ interface Connection {
 export class LiveHub {
   private readonly connections = new Set<Connection>();
   private readonly perToken = new Map<string, number>();
+  private readonly subsPerToken = new Map<string, number>();
   private readonly alerts: Alert[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
   private kpis: () => FleetKpis | null = () => null;
@@ -249,7 +252,10 @@ export class LiveHub {
       case 'unsubscribe':
         if (!c.subscriptions.delete(m.id))
           this.refuse(c, 'unknown_subscription', `no subscription ${m.id}`, m.id);
-        else this.send(c, { type: 'unsubscribed', sub: m.id });
+        else {
+          this.releaseSubscriptions(c.token as string, 1);
+          this.send(c, { type: 'unsubscribed', sub: m.id });
+        }
         return;
     }
   }
@@ -268,6 +274,18 @@ export class LiveHub {
       );
       return;
     }
+    const token = c.token as string;
+    const held = this.subsPerToken.get(token) ?? 0;
+    if (held >= this.options.maxSubscriptionsPerToken) {
+      this.refuse(
+        c,
+        'too_many_subscriptions',
+        `at most ${this.options.maxSubscriptionsPerToken} subscriptions per token, over all its connections`,
+        m.id,
+      );
+      return;
+    }
+    this.subsPerToken.set(token, held + 1);
     const s: Subscription = { id: m.id, predicate: compileFilter(m.filter), pending: new Map() };
     c.subscriptions.set(m.id, s);
     const missed =
@@ -344,10 +362,17 @@ export class LiveHub {
     this.forget(c);
   }
 
+  private releaseSubscriptions(token: string, n: number): void {
+    const left = (this.subsPerToken.get(token) ?? 0) - n;
+    if (left <= 0) this.subsPerToken.delete(token);
+    else this.subsPerToken.set(token, left);
+  }
+
   private forget(c: Connection): void {
     if (!this.connections.delete(c)) return;
     clearTimeout(c.authTimer);
     if (c.token !== undefined) {
+      this.releaseSubscriptions(c.token, c.subscriptions.size);
       const n = (this.perToken.get(c.token) ?? 1) - 1;
       if (n <= 0) this.perToken.delete(c.token);
       else this.perToken.set(c.token, n);

@@ -14,6 +14,7 @@ const OPTIONS: HubOptions = {
   authTimeoutMs: 2_000,
   maxConnectionsPerToken: 3,
   maxSubscriptionsPerConnection: 2,
+  maxSubscriptionsPerToken: 3,
   coalesceMs: 60_000,
   maxBufferedBytes: 1_000,
   slowCloseMs: 5_000,
@@ -242,6 +243,40 @@ describe('LiveHub', () => {
     await new Promise((r) => setTimeout(r, 50));
     await authed(url);
     expect(hub.connectionCount).toBe(3);
+  });
+
+  it('limits subscriptions per token over all its connections, and frees them when they end', async () => {
+    const { url } = await serve();
+    const [a, b] = [await authed(url), await authed(url)];
+    a.send({ type: 'subscribe', id: 'a1' });
+    a.send({ type: 'subscribe', id: 'a2' });
+    b.send({ type: 'subscribe', id: 'b1' });
+    await b.next('snapshot', 0);
+    await a.next('snapshot', 1);
+    b.send({ type: 'subscribe', id: 'b2' });
+    expect(await b.next('error', 0)).toMatchObject({
+      code: 'too_many_subscriptions',
+      sub: 'b2',
+      error: expect.stringMatching(/per token/),
+    });
+    // Another token is not affected.
+    const other = await authed(url, 'other-token');
+    other.send({ type: 'subscribe', id: 'o1' });
+    await other.next('snapshot', 0);
+    // An unsubscription, or a closed connection, gives the slots back.
+    a.send({ type: 'unsubscribe', id: 'a1' });
+    await a.next('unsubscribed', 0);
+    b.send({ type: 'subscribe', id: 'b2' });
+    await b.next('snapshot', 1);
+    // Now a2, b1, b2: full. Closing a frees a2 for a new connection.
+    const c = await authed(url);
+    c.send({ type: 'subscribe', id: 'c1' });
+    expect(await c.next('error', 0)).toMatchObject({ code: 'too_many_subscriptions', sub: 'c1' });
+    a.ws.close();
+    await a.waitClosed();
+    await new Promise((r) => setTimeout(r, 50));
+    c.send({ type: 'subscribe', id: 'c1' });
+    await c.next('snapshot', 0);
   });
 
   it('sends alerts to every client and the latest ones in the welcome', async () => {
