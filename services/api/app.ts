@@ -7,13 +7,14 @@ import type { Logger } from '../shared/logger.ts';
 import type { Registry } from '../shared/metrics.ts';
 import { Authenticator, covers, type Principal, type Role } from './auth.ts';
 import type { ApiConfig } from './config.ts';
+import { fleetRoutes } from './fleet-routes.ts';
 import { kpiRoutes } from './kpi-routes.ts';
 
 export interface ApiAppDeps {
   logger: Logger;
   metrics: Registry;
   store: Pick<Store, 'query'>;
-  tables: { kpi1m: string; terminalStatus: string };
+  tables: { kpi1m: string; terminalStatus: string; terminalStatusLatest: string; alerts: string };
   clock?: () => number;
 }
 
@@ -113,6 +114,7 @@ export function buildApiApp(
       realm: 'pospulse-api',
     }),
   );
+  void app.register(fleetRoutes({ store: deps.store, tables: deps.tables, clock: deps.clock ?? Date.now }));
   void app.register(
     kpiRoutes({
       store: deps.store,

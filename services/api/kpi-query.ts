@@ -34,7 +34,8 @@ export interface KpiQuery {
   entityId: string;
   from: number;
   to: number;
-  granularity: Granularity;
+  /** Bucket size; `whole` makes [from, to) one bucket. */
+  granularity: Granularity | 'whole';
   metrics: readonly Metric[];
 }
 
@@ -84,10 +85,14 @@ export async function queryKpis(
   q: KpiQuery,
   now: number,
 ): Promise<Bucket[]> {
-  const g = GRANULARITIES[q.granularity];
+  const g = q.granularity === 'whole' ? q.to - q.from : GRANULARITIES[q.granularity];
+  const bucketOf =
+    q.granularity === 'whole'
+      ? '{from:Int64}'
+      : 'toUnixTimestamp64Milli(toDateTime64(toStartOfInterval(window_start, INTERVAL {g:UInt32} SECOND), 3))';
   const wantsSketch = q.metrics.some((m) => PERCENTILES[m] !== undefined);
   const rows = await store.query<Row>(
-    `SELECT toUnixTimestamp64Milli(toDateTime64(toStartOfInterval(window_start, INTERVAL {g:UInt32} SECOND), 3)) AS bucket,
+    `SELECT ${bucketOf} AS bucket,
             sum(tx_count) AS tx, sum(approved_count) AS approved, sum(declined_count) AS declined,
             sum(timeout_count) AS timeouts, sum(refund_count) AS refunds, sum(reversal_count) AS reversals,
             sumMap(declines_by_code) AS declines_by_code, sumMap(amount_sum_minor) AS amount_sum,
@@ -98,7 +103,7 @@ export async function queryKpis(
      WHERE entity_level = {level:String} AND entity_id = {id:String} AND window_size_ms = 60000
        AND window_start >= fromUnixTimestamp64Milli({from:Int64}) AND window_start < fromUnixTimestamp64Milli({to:Int64})
      GROUP BY bucket ORDER BY bucket`,
-    { g: g / 1000, level: q.level, id: q.entityId, from: q.from, to: q.to },
+    { g: Math.round(g / 1000), level: q.level, id: q.entityId, from: q.from, to: q.to },
   );
   return rows.map((r) => {
     const start = Number(r.bucket);

@@ -23,7 +23,7 @@ const { app } = buildApiApp(
     logger,
     metrics: createMetricsRegistry('api'),
     store,
-    tables: { kpi1m: tables.kpi1m, terminalStatus: tables.terminalStatus },
+    tables,
   },
   configs.api,
 );

@@ -28,7 +28,12 @@ function build(store = fakeStore()) {
       logger: createLogger({ service: 'test', level: 'silent' }),
       metrics: createMetricsRegistry('api', false),
       store,
-      tables: { kpi1m: 'db.kpi_1m', terminalStatus: 'db.terminal_status' },
+      tables: {
+        kpi1m: 'db.kpi_1m',
+        terminalStatus: 'db.terminal_status',
+        terminalStatusLatest: 'db.terminal_status_latest',
+        alerts: 'db.alerts',
+      },
       clock: () => NOW,
     },
     {
