@@ -102,6 +102,12 @@ export class AlertmanagerForwarder {
     return this.sending;
   }
 
+  /** Alerts still FIRING when this instance starts (from the alerts table): sent now, then resent. */
+  restore(alerts: readonly Alert[]): Promise<void> {
+    for (const a of alerts) if (a.state === 'FIRING') this.firing.set(a.alert_id, a);
+    return this.flush([...this.firing.values()]);
+  }
+
   /** An alert record from the alerts topic: sent now. Resolves once Alertmanager answered (or the send failed). */
   onAlert(a: Alert): Promise<void> {
     if (a.state === 'FIRING') this.firing.set(a.alert_id, a);

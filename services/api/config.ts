@@ -1,4 +1,14 @@
-import { custom, int, optional, parseConfig, port, str, type Env } from '../shared/config.ts';
+import {
+  custom,
+  duration,
+  int,
+  optional,
+  optionalUrl,
+  parseConfig,
+  port,
+  str,
+  type Env,
+} from '../shared/config.ts';
 import { ConfigError } from '../shared/errors.ts';
 import { parseApiKeys, type ApiKeyEntry } from './auth.ts';
 
@@ -40,6 +50,17 @@ export const apiSpec = {
     key: 'API_JWT_AUDIENCE',
     doc: 'Audience (`aud`) a JWT must carry.',
     default: 'pospulse-api',
+  }),
+  alertmanagerUrl: optionalUrl({
+    key: 'API_ALERTMANAGER_URL',
+    doc: 'Prometheus Alertmanager to forward alerts to (its base URL); unset: none. Needs KAFKA_* (the alerts topic).',
+  }),
+  alertmanagerResendMs: duration({
+    key: 'API_ALERTMANAGER_RESEND',
+    doc: 'Firing alerts are sent to Alertmanager again this often, with an end three times as far ahead.',
+    default: 60_000,
+    min: 1_000,
+    max: 3_600_000,
   }),
   maxBuckets: int({
     key: 'API_MAX_BUCKETS',

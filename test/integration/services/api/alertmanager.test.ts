@@ -1,71 +1,24 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { AlertmanagerForwarder } from '../../../../services/api/alertmanager.ts';
 import type { Alert } from '../../../../services/shared/avro/types.generated.ts';
 import { createLogger } from '../../../../services/shared/logger.ts';
-import { freePorts } from '../../support/broker.ts';
-import { isCI } from '../../support/kafka.ts';
+import { describeAlertmanager, startAlertmanager, type GettableAlert } from '../../support/alertmanager.ts';
 
 /* A real Prometheus Alertmanager (Debian's prometheus-alertmanager) on loopback, queried through its v2 API. */
 
-const BINARY = process.env['ALERTMANAGER_PATH'] ?? '/usr/bin/prometheus-alertmanager';
-/** Under CI a missing Alertmanager fails the test rather than skipping it. */
-const describeAm = existsSync(BINARY) || isCI ? describe : describe.skip;
-
-interface GettableAlert {
-  labels: Record<string, string>;
-  annotations: Record<string, string>;
-  startsAt: string;
-  endsAt: string;
-  status: { state: string };
-}
-
-describeAm('forwarding alerts to a real Alertmanager', () => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'pospulse-am-'));
-  let am: ChildProcess;
+describeAlertmanager('forwarding alerts to a real Alertmanager', () => {
+  let am: Awaited<ReturnType<typeof startAlertmanager>>;
   let url: string;
 
   beforeAll(async () => {
-    const [port] = (await freePorts(1)) as [number];
-    url = `http://127.0.0.1:${port}`;
-    writeFileSync(
-      path.join(dir, 'am.yml'),
-      'route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n',
-    );
-    am = spawn(
-      BINARY,
-      [
-        `--config.file=${path.join(dir, 'am.yml')}`,
-        `--storage.path=${path.join(dir, 'data')}`,
-        `--web.listen-address=127.0.0.1:${port}`,
-        '--cluster.listen-address=',
-      ],
-      { stdio: 'ignore' },
-    );
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const ok = await fetch(`${url}/-/ready`)
-        .then((r) => r.ok)
-        .catch(() => false);
-      if (ok) break;
-      if (Date.now() > deadline) throw new Error('Alertmanager did not become ready');
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    am = await startAlertmanager();
+    url = am.url;
   }, 40_000);
 
-  afterAll(() => {
-    am?.kill('SIGTERM');
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => am?.stop());
 
-  const active = async (alertname: string): Promise<GettableAlert[]> =>
-    (await (
-      await fetch(`${url}/api/v2/alerts?filter=${encodeURIComponent(`alertname="${alertname}"`)}`)
-    ).json()) as GettableAlert[];
+  const active = (alertname: string): Promise<GettableAlert[]> => am.alerts(alertname);
 
   it('opens an alert with its labels and annotations, keeps it open by resending, and resolves it', async () => {
     const forwarder = new AlertmanagerForwarder(
