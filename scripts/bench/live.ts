@@ -10,6 +10,7 @@ import { EventProducer } from '../../services/shared/kafka/producer.ts';
 import { ensureTopics, topicNames } from '../../services/shared/kafka/topics.ts';
 import { createLogger } from '../../services/shared/logger.ts';
 import { freePorts, repoRoot, startPrivateBroker } from '../../test/integration/support/broker.ts';
+import { status } from '../../test/unit/services/live/statuses.ts';
 import { childEnv, startServiceChild, waitReady } from './_processor-children.ts';
 import { envInt } from './_env.ts';
 
@@ -27,35 +28,17 @@ import { envInt } from './_env.ts';
 
 const TOKEN = randomBytes(18).toString('hex');
 
+/** Terminal `serial`'s n-th record, stamped `now` (sent time) with a version that only grows. */
 function statusOf(serial: string, n: number, now: number): TerminalStatus {
-  return {
-    terminal_serial: serial,
+  const degraded = n % 2 === 1;
+  return status(serial, degraded ? 'DEGRADED' : 'ONLINE', now * 1_000 + (n % 1_000), {
     merchant_id: `M${serial.slice(-3)}`,
-    merchant_name: 'Bench shop',
     region: ['fr-paris', 'de-berlin', 'es-madrid'][n % 3] as string,
-    acquirer_id: 'ACQ-1',
-    latitude: null,
-    longitude: null,
-    status: n % 2 === 0 ? 'ONLINE' : 'DEGRADED',
-    reasons: n % 2 === 0 ? [] : ['low_battery'],
+    reasons: degraded ? ['low_battery'] : [],
     since: now,
     last_seen_time: now,
-    last_heartbeat_time: now,
-    last_transaction_time: null,
-    reported_online: true,
-    battery_pct: 50,
-    paper_state: 'OK',
-    signal_strength_dbm: null,
-    connection_type: 'ETHERNET',
-    offline_queue_length: 0,
-    firmware_version: '1.0',
-    app_version: '1.0',
-    recent_tx_count: 0,
-    recent_decline_share: null,
-    recent_timeout_share: null,
-    version: now * 1_000 + (n % 1_000),
     updated_time: now,
-  };
+  });
 }
 
 function quantile(sorted: Float64Array, q: number): number {

@@ -50,6 +50,20 @@ const cursor = {
   },
 };
 
+/** Adds `column = {param}` to `where` for each query parameter given (parameter → column). */
+function equalTo<Q extends object>(
+  q: Q,
+  columns: Partial<Record<keyof Q & string, string>>,
+  where: string[],
+  params: Record<string, unknown>,
+): void {
+  for (const [key, column] of Object.entries(columns) as [keyof Q & string, string][]) {
+    if (q[key] === undefined) continue;
+    where.push(`${column} = {${key}:String}`);
+    params[key] = q[key];
+  }
+}
+
 const badCursor = { errors: [{ code: 'bad_cursor', message: 'cursor is not one this API gave out' }] };
 const limitSchema = { type: 'integer', minimum: 1, maximum: 1_000, default: 100 } as const;
 
@@ -146,16 +160,12 @@ export function fleetRoutes(deps: FleetRoutesDeps): FastifyPluginAsync {
         if (after === undefined || typeof after[0] !== 'string') return reply.code(400).send(badCursor);
         const where = ['terminal_serial > {after:String}'];
         const params: Record<string, unknown> = { after: after[0], limit: q.limit + 1 };
-        for (const [key, column] of [
-          ['status', 'status'],
-          ['region', 'region'],
-          ['merchant', 'merchant_id'],
-          ['acquirer', 'acquirer_id'],
-        ] as const) {
-          if (q[key] === undefined) continue;
-          where.push(`${column} = {${key}:String}`);
-          params[key] = q[key];
-        }
+        equalTo(
+          q,
+          { status: 'status', region: 'region', merchant: 'merchant_id', acquirer: 'acquirer_id' },
+          where,
+          params,
+        );
         const rows = await deps.store.query<Record<string, unknown>>(
           `SELECT ${STATUS_SELECT} FROM ${deps.tables.terminalStatusLatest} FINAL
            WHERE ${where.join(' AND ')} ORDER BY terminal_serial LIMIT {limit:UInt32}`,
@@ -216,16 +226,12 @@ export function fleetRoutes(deps: FleetRoutesDeps): FastifyPluginAsync {
           params['t'] = after[0];
           params['id'] = after[1];
         }
-        for (const [key, column] of [
-          ['state', 'state'],
-          ['rule', 'rule'],
-          ['level', 'entity_level'],
-          ['entity', 'entity_id'],
-        ] as const) {
-          if (q[key] === undefined) continue;
-          where.push(`${column} = {${key}:String}`);
-          params[key] = q[key];
-        }
+        equalTo(
+          q,
+          { state: 'state', rule: 'rule', level: 'entity_level', entity: 'entity_id' },
+          where,
+          params,
+        );
         const rows = await deps.store.query<Record<string, unknown>>(
           `SELECT ${ALERT_SELECT} FROM ${deps.tables.alerts} FINAL
            ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { Alert, KpiUpdate, TerminalStatus } from '../shared/avro/types.generated.ts';
 import { isPosPulseError } from '../shared/errors.ts';
 import type { RecordCodec } from '../shared/kafka/producer.ts';
+import { sourcePartitionOf } from '../shared/kafka/source-partition.ts';
 import type { Logger } from '../shared/logger.ts';
 import { counter, type Registry } from '../shared/metrics.ts';
 
@@ -14,7 +15,7 @@ export interface FeedTopics {
 
 export interface FeedHandlers {
   status(s: TerminalStatus): void;
-  /** `source`: the `transactions` partition that computed it (its header), null without one. */
+  /** A FLEET-level update; `source`: the `transactions` partition that computed it, null without the header. */
   kpi(u: KpiUpdate, source: number | null): void;
   alert(a: Alert): void;
 }
@@ -25,8 +26,6 @@ export interface FeedOptions {
   /** Alerts read back per partition at the start, for the ticker. */
   recentAlerts: number;
 }
-
-const SOURCE_PARTITION_HEADER = 'pospulse-source-partition';
 
 /**
  * Reads the fleet for one live instance: the whole compacted terminal-status topic (then its new
@@ -117,29 +116,7 @@ export class LiveFeed {
   private async onBatch({ batch, resolveOffset, heartbeat }: EachBatchPayload): Promise<void> {
     const { topic, partition } = batch;
     for (const m of batch.messages) {
-      try {
-        if (m.value === null) continue; // a tombstone: compaction's deletion marker
-        const where = { topic, partition, offset: m.offset };
-        if (topic === this.topics.terminalStatus)
-          this.handlers.status(await this.codec.decode(m.value, 'TerminalStatus', where));
-        else if (topic === this.topics.kpiUpdates) {
-          const raw = m.headers?.[SOURCE_PARTITION_HEADER];
-          const text = raw === undefined ? undefined : raw.toString();
-          const source = text !== undefined && /^\d{1,9}$/.test(text) ? Number(text) : null;
-          this.handlers.kpi(await this.codec.decode(m.value, 'KpiUpdate', where), source);
-        } else if (topic === this.topics.alerts)
-          this.handlers.alert(await this.codec.decode(m.value, 'Alert', where));
-        this.records.inc({ topic, outcome: 'ok' });
-      } catch (err) {
-        if (!isPosPulseError(err)) throw err;
-        // The wall shows state others own (the processor's topics): a record it cannot read is
-        // logged and counted, and the topic stays the record of it.
-        this.records.inc({ topic, outcome: 'undecodable' });
-        this.logger.warn(
-          { code: err.code, topic, partition, offset: m.offset },
-          'record the live service cannot read',
-        );
-      }
+      await this.read(topic, partition, m);
       resolveOffset(m.offset);
     }
     await heartbeat();
@@ -148,6 +125,32 @@ export class LiveFeed {
       if (target !== undefined && BigInt(batch.lastOffset()) + 1n >= target)
         this.statusTargets.delete(partition);
       this.checkReady();
+    }
+  }
+
+  private async read(topic: string, partition: number, m: KafkaMessage): Promise<void> {
+    // A tombstone (compaction's deletion marker) says nothing; of the KPI updates, keyed
+    // LEVEL:entity, only the fleet's are shown: the rest are not decoded at all.
+    if (m.value === null) return;
+    if (topic === this.topics.kpiUpdates && m.key?.toString().startsWith('FLEET:') !== true) return;
+    try {
+      const where = { topic, partition, offset: m.offset };
+      if (topic === this.topics.terminalStatus)
+        this.handlers.status(await this.codec.decode(m.value, 'TerminalStatus', where));
+      else if (topic === this.topics.kpiUpdates)
+        this.handlers.kpi(await this.codec.decode(m.value, 'KpiUpdate', where), sourcePartitionOf(m));
+      else if (topic === this.topics.alerts)
+        this.handlers.alert(await this.codec.decode(m.value, 'Alert', where));
+      this.records.inc({ topic, outcome: 'ok' });
+    } catch (err) {
+      if (!isPosPulseError(err)) throw err;
+      // The wall shows state others own (the processor's topics): a record it cannot read is
+      // logged and counted, and the topic stays the record of it.
+      this.records.inc({ topic, outcome: 'undecodable' });
+      this.logger.warn(
+        { code: err.code, topic, partition, offset: m.offset },
+        'record the live service cannot read',
+      );
     }
   }
 

@@ -28,14 +28,20 @@ export interface FleetMinute {
  */
 export class FleetKpiTracker {
   private readonly minutes = new Map<number, Map<number, Partial>>();
+  private newest = -Infinity;
 
   constructor(private readonly keepMinutes = 60) {}
 
   /** Folds one update (`source`: the partition that computed it); other levels and sizes are ignored. */
   apply(u: KpiUpdate, source: number): void {
     if (u.entity_level !== 'FLEET' || u.window_size_ms !== MINUTE) return;
-    const newest = Math.max(u.window_start, ...this.minutes.keys());
-    if (u.window_start <= newest - this.keepMinutes * MINUTE) return;
+    if (u.window_start > this.newest) {
+      this.newest = u.window_start;
+      // Minutes older than the kept span go as the newest moves on.
+      for (const m of this.minutes.keys())
+        if (m <= this.newest - this.keepMinutes * MINUTE) this.minutes.delete(m);
+    }
+    if (u.window_start <= this.newest - this.keepMinutes * MINUTE) return;
     let partials = this.minutes.get(u.window_start);
     if (partials === undefined) this.minutes.set(u.window_start, (partials = new Map()));
     const known = partials.get(source);
@@ -46,7 +52,6 @@ export class FleetKpiTracker {
       approved: u.approved_count,
       sketch: u.latency_sketch !== null && u.latency_sketch.length > 0 ? u.latency_sketch : null,
     });
-    for (const m of this.minutes.keys()) if (m <= newest - this.keepMinutes * MINUTE) this.minutes.delete(m);
   }
 
   /** Every minute held, oldest first. */

@@ -89,10 +89,6 @@ export class FleetState {
     return Object.fromEntries(STATUSES.map((s) => [s, this.counts.get(s) ?? 0])) as Record<Status, number>;
   }
 
-  get(serial: string): TerminalStatus | undefined {
-    return this.terminals.get(serial);
-  }
-
   /** Applies one record; the change, or null when it was not newer than the one held. */
   apply(status: TerminalStatus): Delta | null {
     const known = this.terminals.get(status.terminal_serial);

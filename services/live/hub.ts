@@ -157,7 +157,8 @@ export class LiveHub {
   onAlert(alert: Alert): void {
     this.alerts.push(alert);
     if (this.alerts.length > this.options.recentAlerts) this.alerts.shift();
-    for (const c of this.connections) if (c.token !== undefined) this.send(c, { type: 'alert', alert });
+    const text = JSON.stringify({ type: 'alert', alert });
+    for (const c of this.connections) if (c.token !== undefined) this.sendText(c, text);
   }
 
   /** Sends every subscription its pending changes (one frame each); handles slow readers. */
@@ -322,7 +323,8 @@ export class LiveHub {
   }
 
   private broadcastSummary(): void {
-    const frame = {
+    // One frame for every client: serialized once.
+    const text = JSON.stringify({
       type: 'summary',
       epoch: this.fleet.epoch,
       seq: this.fleet.seq,
@@ -330,9 +332,9 @@ export class LiveHub {
       terminals: this.fleet.size,
       statuses: this.fleet.statusCounts(),
       kpis: this.kpis(),
-    };
+    });
     for (const c of this.connections) {
-      if (c.token !== undefined && c.slowSince === undefined) this.send(c, frame);
+      if (c.token !== undefined && c.slowSince === undefined) this.sendText(c, text);
     }
   }
 
@@ -353,8 +355,11 @@ export class LiveHub {
   }
 
   private send(c: Connection, frame: object): void {
-    if (c.ws.readyState !== c.ws.OPEN) return;
-    c.ws.send(JSON.stringify(frame));
+    this.sendText(c, JSON.stringify(frame));
+  }
+
+  private sendText(c: Connection, text: string): void {
+    if (c.ws.readyState === c.ws.OPEN) c.ws.send(text);
   }
 
   private close(c: Connection, code: number, reason: string): void {

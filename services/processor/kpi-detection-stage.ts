@@ -1,6 +1,7 @@
 import type { KpiUpdate } from '../shared/avro/types.generated.ts';
 import type { Store } from '../shared/clickhouse/store.ts';
 import type { ConsumedRecord } from '../shared/kafka/consumer.ts';
+import { SOURCE_PARTITION_HEADER, sourcePartitionOf } from '../shared/kafka/source-partition.ts';
 import type { EventProducer } from '../shared/kafka/producer.ts';
 import type { Logger } from '../shared/logger.ts';
 import { counter, type Registry } from '../shared/metrics.ts';
@@ -10,7 +11,6 @@ import { detectionGauges, setDetectionGauges } from './detection/gauges.ts';
 import { KEEP_MS, KPI_RULE_DEFINITIONS, KpiDetection } from './detection/kpi-detection.ts';
 import type { MinuteUpdate } from './detection/kpi-rules/entity-minutes.ts';
 import type { RuleSet, RulesSource } from './detection/rules-file.ts';
-import { SOURCE_PARTITION_HEADER } from './kpi-stage.ts';
 import { KPI_LEVELS, WINDOW_MS, type KpiLevel } from './kpi/window-state.ts';
 import { partitionOfKey } from './partition-of.ts';
 
@@ -346,12 +346,4 @@ export class KpiDetectionStage {
       this.m,
     );
   }
-}
-
-/** The `transactions` partition a KpiUpdate was computed from, or null without a valid header. */
-export function sourcePartitionOf(record: Pick<ConsumedRecord<unknown>, 'headers'>): number | null {
-  const raw = record.headers[SOURCE_PARTITION_HEADER];
-  const text = Buffer.isBuffer(raw) ? raw.toString() : typeof raw === 'string' ? raw : undefined;
-  if (text === undefined || !/^\d{1,9}$/.test(text)) return null;
-  return Number(text);
 }

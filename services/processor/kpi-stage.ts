@@ -18,6 +18,7 @@ import {
   type WindowEmission,
 } from './kpi/windows.ts';
 import type { CommittedOffset } from '../shared/kafka/consumer.ts';
+import { SOURCE_PARTITION_HEADER } from '../shared/kafka/source-partition.ts';
 
 export interface KpiStageConfig {
   allowedLatenessMs: number;
@@ -44,8 +45,6 @@ interface PartitionKpis {
   coveredFrom: number | null;
 }
 
-/** Header naming the `transactions` partition a KpiUpdate was computed from. */
-export const SOURCE_PARTITION_HEADER = 'pospulse-source-partition';
 
 /**
  * KPIs of the `transactions` partitions this instance owns: folds each batch into the partition's

@@ -11,7 +11,7 @@ import { ensureTopics, topicNames, type TopicNames } from '../../../../services/
 import { createLogger } from '../../../../services/shared/logger.ts';
 import type { Processor } from '../../../../services/processor/processor.ts';
 import type { ProcessorOptions } from '../../../../services/processor/processor.ts';
-import { SOURCE_PARTITION_HEADER } from '../../../../services/processor/kpi-stage.ts';
+import { SOURCE_PARTITION_HEADER } from '../../../../services/shared/kafka/source-partition.ts';
 import { LatencySketch, SKETCH_RELATIVE_ACCURACY } from '../../../../services/shared/kpi/latency-sketch.ts';
 import { FLEET_ID } from '../../../../services/processor/kpi/window-state.ts';
 import { sampleHeartbeat, transactionAt } from '../../../support/fixtures.ts';

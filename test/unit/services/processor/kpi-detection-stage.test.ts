@@ -4,8 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { KPI_RULE_DEFINITIONS } from '../../../../services/processor/detection/kpi-detection.ts';
 import type { AlertRow } from '../../../../services/processor/detection/rows.ts';
 import { RulesSource } from '../../../../services/processor/detection/rules-file.ts';
-import { KpiDetectionStage, sourcePartitionOf } from '../../../../services/processor/kpi-detection-stage.ts';
-import { SOURCE_PARTITION_HEADER } from '../../../../services/processor/kpi-stage.ts';
+import { KpiDetectionStage } from '../../../../services/processor/kpi-detection-stage.ts';
+import { sourcePartitionOf } from '../../../../services/shared/kafka/source-partition.ts';
+import { SOURCE_PARTITION_HEADER } from '../../../../services/shared/kafka/source-partition.ts';
 import { WINDOW_MS } from '../../../../services/processor/kpi/window-state.ts';
 import { partitionOfKey } from '../../../../services/processor/partition-of.ts';
 import type {

@@ -2,11 +2,8 @@ import { Writable } from 'node:stream';
 import fc from 'fast-check';
 import type { RecordMetadata } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
-import {
-  KpiStage,
-  SOURCE_PARTITION_HEADER,
-  type KpiStageConfig,
-} from '../../../../services/processor/kpi-stage.ts';
+import { KpiStage, type KpiStageConfig } from '../../../../services/processor/kpi-stage.ts';
+import { SOURCE_PARTITION_HEADER } from '../../../../services/shared/kafka/source-partition.ts';
 import type { KpiRow, LateEventRow } from '../../../../services/processor/kpi/rows.ts';
 import type { KpiLevel } from '../../../../services/processor/kpi/window-state.ts';
 import { loadSchemaCatalog } from '../../../../services/shared/avro/schemas.ts';
