@@ -45,7 +45,6 @@ interface PartitionKpis {
   coveredFrom: number | null;
 }
 
-
 /**
  * KPIs of the `transactions` partitions this instance owns: folds each batch into the partition's
  * window engine, writes the windows that changed (`kpi_1m`) and the events routed away
