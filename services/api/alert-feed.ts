@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { retryWhileElecting } from '../shared/kafka/metadata-retry.ts';
 import type { Consumer, Kafka } from 'kafkajs';
 import type { Alert } from '../shared/avro/types.generated.ts';
 import type { Store } from '../shared/clickhouse/store.ts';
@@ -63,9 +64,10 @@ export class AlertFeed {
     // (one read twice is sent twice, which changes nothing).
     const admin = this.kafka.admin();
     await admin.connect();
-    const offsets = await admin
-      .fetchTopicOffsetsByTimestamp(this.topic, Date.now() - 60_000)
-      .finally(() => admin.disconnect());
+    const since = Date.now() - 60_000;
+    const offsets = await retryWhileElecting(() =>
+      admin.fetchTopicOffsetsByTimestamp(this.topic, since),
+    ).finally(() => admin.disconnect());
     await this.forwarder.restore(await firingAlerts(store, alertsTable));
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: [this.topic], fromBeginning: false });

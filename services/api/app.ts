@@ -5,17 +5,41 @@ import type { Store } from '../shared/clickhouse/store.ts';
 import { probes } from '../shared/http/probes.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Registry } from '../shared/metrics.ts';
+import { analystCredentialRoutes, type AnalystCredentialRoutesDeps } from './analyst-credential-routes.ts';
 import { Authenticator, covers, type Principal, type Role } from './auth.ts';
 import type { ApiConfig } from './config.ts';
+import { DefinitionsTable } from '../shared/kpi/definitions-table.ts';
 import { fleetRoutes } from './fleet-routes.ts';
+import { kpiDefinitionRoutes } from './kpi-definition-routes.ts';
 import { kpiRoutes } from './kpi-routes.ts';
+import { reportRoutes } from './report-routes.ts';
+import type { WebhookWorker } from './webhooks/delivery-worker.ts';
+import { subscriptionRoutes } from './webhooks/subscription-routes.ts';
+import type { SecretBox } from './webhooks/secret-box.ts';
+import { SubscriptionStore } from './webhooks/subscription-store.ts';
+import type { SubscriptionTables } from './webhooks/tables.ts';
 
 export interface ApiAppDeps {
   logger: Logger;
   metrics: Registry;
-  store: Pick<Store, 'query'>;
-  tables: { kpi1m: string; terminalStatus: string; terminalStatusLatest: string; alerts: string };
+  store: Pick<Store, 'query' | 'insert'>;
+  tables: {
+    kpi1m: string;
+    terminalStatus: string;
+    terminalStatusLatest: string;
+    alerts: string;
+    kpiDefinitions: string;
+  };
   clock?: () => number;
+  /** Analyst SQL credentials (`/v1/analyst-credentials…`, `/v1/sql`); main.ts always gives them. */
+  analystCredentials?: AnalystCredentialRoutesDeps['credentials'];
+  /** Subscriptions (`/v1/subscriptions…`); `worker`: this instance's webhook worker, if it runs one. */
+  subscriptions?: {
+    tables: SubscriptionTables;
+    /** Seals the webhook secrets stored (API_SECRETS_KEY). */
+    secrets: SecretBox;
+    worker?: Pick<WebhookWorker, 'reload' | 'schedule'>;
+  };
 }
 
 declare module 'fastify' {
@@ -61,7 +85,9 @@ export function buildApiApp(
       routes.push({ method, url: route.url, role: cfg?.role ?? 'public' });
   });
 
-  app.addHook('preHandler', async (request, reply) => {
+  // On request, before the body is parsed or validated: an unauthenticated caller learns nothing
+  // about a route's schema and costs no parsing.
+  app.addHook('onRequest', async (request, reply) => {
     const needs = request.routeOptions.config.role;
     if (needs === undefined) return;
     const result = await auth.authenticate(request.headers.authorization);
@@ -114,6 +140,8 @@ export function buildApiApp(
       realm: 'pospulse-api',
     }),
   );
+  const definitions = new DefinitionsTable(deps.store, deps.tables.kpiDefinitions, deps.clock ?? Date.now);
+  void app.register(kpiDefinitionRoutes({ definitions }));
   void app.register(fleetRoutes({ store: deps.store, tables: deps.tables, clock: deps.clock ?? Date.now }));
   void app.register(
     kpiRoutes({
@@ -121,7 +149,19 @@ export function buildApiApp(
       tables: deps.tables,
       maxBuckets: config.maxBuckets,
       clock: deps.clock ?? Date.now,
+      definitions,
     }),
   );
+  if (deps.subscriptions !== undefined)
+    void app.register(
+      subscriptionRoutes({
+        store: new SubscriptionStore(deps.store, deps.subscriptions.tables, deps.subscriptions.secrets),
+        ...(deps.subscriptions.worker === undefined ? {} : { worker: deps.subscriptions.worker }),
+        clock: deps.clock ?? Date.now,
+      }),
+    );
+  void app.register(reportRoutes({ store: deps.store, tables: deps.tables, clock: deps.clock ?? Date.now }));
+  if (deps.analystCredentials !== undefined)
+    void app.register(analystCredentialRoutes({ credentials: deps.analystCredentials }));
   return { app, routes };
 }

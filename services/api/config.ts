@@ -11,6 +11,7 @@ import {
 } from '../shared/config.ts';
 import { ConfigError } from '../shared/errors.ts';
 import { parseApiKeys, type ApiKeyEntry } from './auth.ts';
+import { parseSecretsKey } from './webhooks/secret-box.ts';
 
 function parseJwtSecret(raw: string): Uint8Array {
   const bytes = new TextEncoder().encode(raw);
@@ -45,6 +46,16 @@ export const apiSpec = {
       () => '(set)',
     ),
   ),
+  secretsKey: custom<Uint8Array>(
+    {
+      key: 'API_SECRETS_KEY',
+      secret: true,
+      doc: 'Key (32 bytes, base64: `openssl rand -base64 32`) that seals the webhook signing secrets stored in ClickHouse, where anyone with SQL access could otherwise read them. Keep it: a new key cannot open the secrets sealed with the old one.',
+    },
+    '32 bytes in base64',
+    parseSecretsKey,
+    () => '(set)',
+  ),
   jwtIssuer: str({ key: 'API_JWT_ISSUER', doc: 'Issuer (`iss`) a JWT must carry.', default: 'pospulse' }),
   jwtAudience: str({
     key: 'API_JWT_AUDIENCE',
@@ -61,6 +72,10 @@ export const apiSpec = {
     default: 60_000,
     min: 1_000,
     max: 3_600_000,
+  }),
+  analystClickhouseUrl: optionalUrl({
+    key: 'API_ANALYST_CLICKHOUSE_URL',
+    doc: 'ClickHouse HTTP URL analysts connect to with the credentials the API issues (shown by `GET /v1/sql`). Unset: CLICKHOUSE_URL, or the store at http://127.0.0.1:8124.',
   }),
   maxBuckets: int({
     key: 'API_MAX_BUCKETS',

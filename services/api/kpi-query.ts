@@ -1,4 +1,5 @@
 import type { Store } from '../shared/clickhouse/store.ts';
+import { evaluateFormula, metricsOf, type BaseMetric, type Formula } from '../shared/kpi/formula.ts';
 import { LatencySketch } from '../shared/kpi/latency-sketch.ts';
 
 export const GRANULARITIES = { '1m': 60_000, '5m': 300_000, '1h': 3_600_000, '1d': 86_400_000 } as const;
@@ -37,6 +38,8 @@ export interface KpiQuery {
   /** Bucket size; `whole` makes [from, to) one bucket. */
   granularity: Granularity | 'whole';
   metrics: readonly Metric[];
+  /** User-defined KPIs (kpi_definitions) asked for, computed from the same sums per bucket. */
+  formulas?: readonly { name: string; parsed: Formula }[];
 }
 
 export type MetricValue = number | null | Record<string, number>;
@@ -46,7 +49,8 @@ export interface Bucket {
   end: number;
   /** False while a window in it may still change (not final, or ending after now). */
   complete: boolean;
-  values: Partial<Record<Metric, MetricValue>>;
+  /** By built-in metric or definition name. */
+  values: Record<string, MetricValue>;
 }
 
 interface Row {
@@ -90,7 +94,10 @@ export async function queryKpis(
     q.granularity === 'whole'
       ? '{from:Int64}'
       : 'toUnixTimestamp64Milli(toDateTime64(toStartOfInterval(window_start, INTERVAL {g:UInt32} SECOND), 3))';
-  const wantsSketch = q.metrics.some((m) => PERCENTILES[m] !== undefined);
+  const formulas = q.formulas ?? [];
+  const wantsSketch =
+    q.metrics.some((m) => PERCENTILES[m] !== undefined) ||
+    formulas.some((f) => [...metricsOf(f.parsed)].some((m) => PERCENTILES[m as Metric] !== undefined));
   const rows = await store.query<Row>(
     `SELECT ${bucketOf} AS bucket,
             sum(tx_count) AS tx, sum(approved_count) AS approved, sum(declined_count) AS declined,
@@ -170,8 +177,12 @@ export async function queryKpis(
           return merged()?.quantile(PERCENTILES[m] as number) ?? null;
       }
     };
-    const values: Partial<Record<Metric, MetricValue>> = {};
+    const base = (m: BaseMetric): number | null =>
+      // Every base metric but `responses` is a built-in metric of the same meaning.
+      m === 'responses' ? latencyCount : (value(m) as number | null);
+    const values: Record<string, MetricValue> = {};
     for (const m of q.metrics) values[m] = value(m);
+    for (const f of formulas) values[f.name] = evaluateFormula(f.parsed, base);
     return { start, end, complete: Boolean(Number(r.all_final)) && end <= now, values };
   });
 }

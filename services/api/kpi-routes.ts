@@ -1,5 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
+import { problemSchema } from './problem-schemas.ts';
 import type { Store } from '../shared/clickhouse/store.ts';
+import type { DefinitionsTable, StoredDefinition } from '../shared/kpi/definitions-table.ts';
 import {
   GRANULARITIES,
   METRICS,
@@ -14,6 +16,8 @@ export interface KpiRoutesDeps {
   tables: { kpi1m: string; terminalStatus: string };
   maxBuckets: number;
   clock: () => number;
+  /** User-defined KPIs, asked for by name like built-in metrics. */
+  definitions: Pick<DefinitionsTable, 'list'>;
 }
 
 interface KpiQuerystring {
@@ -46,13 +50,6 @@ function parseTime(v: string): number | undefined {
   const t = /^\d{1,15}$/.test(v) ? Number(v) : Date.parse(v);
   return Number.isFinite(t) ? t : undefined;
 }
-
-const problemSchema = {
-  type: 'object',
-  properties: { code: { type: 'string' }, message: { type: 'string' } },
-  required: ['code', 'message'],
-} as const;
-
 /** `GET /v1/kpis` (docs/API.md). */
 export function kpiRoutes(deps: KpiRoutesDeps): FastifyPluginAsync {
   return async (app) => {
@@ -75,7 +72,10 @@ export function kpiRoutes(deps: KpiRoutesDeps): FastifyPluginAsync {
                 description: 'RFC 3339 or ms since the epoch; default: `to` minus 1 hour',
               },
               to: { type: 'string', description: 'RFC 3339 or ms since the epoch (exclusive); default: now' },
-              metric: { type: 'string', description: `comma-separated: ${METRICS.join(', ')}` },
+              metric: {
+                type: 'string',
+                description: `comma-separated: ${METRICS.join(', ')}, or the name of a KPI definition`,
+              },
               granularity: { type: 'string', enum: Object.keys(GRANULARITIES), default: '1m' },
             },
           },
@@ -143,11 +143,14 @@ export function kpiRoutes(deps: KpiRoutesDeps): FastifyPluginAsync {
         }
         const asked =
           q.metric === undefined ? [...DEFAULT_METRICS] : q.metric.split(',').map((m) => m.trim());
-        const unknown = asked.filter((m) => !(METRICS as readonly string[]).includes(m));
+        const notBuiltIn = asked.filter((m) => !(METRICS as readonly string[]).includes(m));
+        const defined: ReadonlyMap<string, StoredDefinition> =
+          notBuiltIn.length === 0 ? new Map() : await deps.definitions.list();
+        const unknown = notBuiltIn.filter((m) => !defined.has(m));
         if (unknown.length > 0)
           errors.push({
             code: 'unknown_metric',
-            message: `unknown metric ${unknown.join(', ')}; known: ${METRICS.join(', ')}`,
+            message: `unknown metric ${unknown.join(', ')}; known: ${METRICS.join(', ')}${defined.size > 0 ? `, ${[...defined.keys()].join(', ')}` : ''} (and /v1/kpi-definitions)`,
           });
         const echo = {
           level,
@@ -168,7 +171,10 @@ export function kpiRoutes(deps: KpiRoutesDeps): FastifyPluginAsync {
             from: from as number,
             to: to as number,
             granularity,
-            metrics: asked as Metric[],
+            metrics: asked.filter((m) => !defined.has(m)) as Metric[],
+            formulas: [...defined.values()]
+              .filter((d) => notBuiltIn.includes(d.definition.name))
+              .map((d) => ({ name: d.definition.name, parsed: d.definition.parsed })),
           },
           now,
         );

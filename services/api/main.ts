@@ -1,6 +1,6 @@
 import { parseAvroCodecConfig } from '../shared/avro/config.ts';
 import { createAvroCodec } from '../shared/avro/codec.ts';
-import { parseClickHouseConfig } from '../shared/clickhouse/config.ts';
+import { LOCAL_STORE_URL, parseClickHouseConfig } from '../shared/clickhouse/config.ts';
 import { createStore } from '../shared/clickhouse/store.ts';
 import { createKafka } from '../shared/kafka/client.ts';
 import { parseKafkaConfig } from '../shared/kafka/config.ts';
@@ -10,19 +10,28 @@ import { createMetricsRegistry } from '../shared/metrics.ts';
 import { processorTables } from '../processor/tables.ts';
 import { AlertFeed } from './alert-feed.ts';
 import { AlertmanagerForwarder } from './alertmanager.ts';
+import { AnalystCredentials } from './analyst-credentials.ts';
 import { buildApiApp } from './app.ts';
 import { parseApiConfig } from './config.ts';
+import { WebhookWorker } from './webhooks/delivery-worker.ts';
+import { SecretBox } from './webhooks/secret-box.ts';
+import { SubscriptionStore } from './webhooks/subscription-store.ts';
+import { subscriptionTables } from './webhooks/tables.ts';
+import { parseWebhookConfig } from './webhooks/webhook-config.ts';
+import { WebhookFeed } from './webhooks/webhook-feed.ts';
 
 const logger = createLogger({ service: 'api', ...parseLoggingConfig(process.env) });
 
 let configs;
 try {
   const api = parseApiConfig(process.env);
+  const webhooks = parseWebhookConfig(process.env);
   configs = {
     api,
+    webhooks,
     clickhouse: parseClickHouseConfig(process.env),
-    // Kafka only feeds the Alertmanager forwarder.
-    kafka: api.alertmanagerUrl === undefined ? undefined : parseKafkaConfig(process.env),
+    // Kafka only feeds the Alertmanager forwarder and the webhook worker.
+    kafka: api.alertmanagerUrl === undefined && !webhooks.enabled ? undefined : parseKafkaConfig(process.env),
     avro: parseAvroCodecConfig(process.env),
   };
 } catch (err) {
@@ -32,16 +41,35 @@ try {
 
 const store = createStore(configs.clickhouse);
 const tables = processorTables(configs.clickhouse.database);
+const metrics = createMetricsRegistry('api');
+const subTables = subscriptionTables(configs.clickhouse.database);
+const secrets = new SecretBox(configs.api.secretsKey);
+// One instance only should run it (API_WEBHOOKS): see WebhookWorker.
+const worker = configs.webhooks.enabled
+  ? new WebhookWorker(
+      { store: new SubscriptionStore(store, subTables, secrets), logger, metrics },
+      configs.webhooks,
+    )
+  : undefined;
 const { app } = buildApiApp(
   {
     logger,
-    metrics: createMetricsRegistry('api'),
+    metrics,
+    subscriptions: { tables: subTables, secrets, ...(worker === undefined ? {} : { worker }) },
     store,
     tables,
+    analystCredentials: new AnalystCredentials({
+      store,
+      table: tables.analystCredentials,
+      database: configs.clickhouse.database,
+      clickhouseUrl: configs.api.analystClickhouseUrl ?? configs.clickhouse.url ?? LOCAL_STORE_URL,
+      clock: Date.now,
+    }),
   },
   configs.api,
 );
 let forwarding: { forwarder: AlertmanagerForwarder; feed: AlertFeed } | undefined;
+let webhookFeed: WebhookFeed | undefined;
 try {
   await app.listen({ host: configs.api.host, port: configs.api.port });
   const kafkaConfig = configs.kafka;
@@ -65,6 +93,21 @@ try {
     forwarder.start();
     forwarding = { forwarder, feed };
   }
+  if (worker !== undefined && kafkaConfig !== undefined) {
+    await worker.start();
+    webhookFeed = new WebhookFeed(
+      createKafka(kafkaConfig, logger),
+      createAvroCodec(configs.avro),
+      worker,
+      logger,
+      {
+        groupId: configs.webhooks.group,
+        topics: topicNames(kafkaConfig.topicPrefix),
+        metrics,
+      },
+    );
+    await webhookFeed.start();
+  }
 } catch (err) {
   logger.fatal({ err }, 'api could not start');
   process.exit(1);
@@ -79,6 +122,9 @@ async function stop(signal: string): Promise<void> {
   await app.close();
   await forwarding?.feed.stop();
   await forwarding?.forwarder.stop();
+  // The feed first: its batch in hand is stored and committed before the worker stops.
+  await webhookFeed?.stop();
+  await worker?.stop();
   await store.close();
   logger.info('api stopped');
   process.exit(0);

@@ -137,6 +137,8 @@ export function buildLiveApp(deps: LiveAppDeps, config: LiveAppConfig) {
       if (source !== null) kpis.apply(update, source);
     },
     alert: (alert) => hub.onAlert(alert),
+    kpiUpdate: (update) => hub.onKpiUpdate(update),
+    wantsKpiLevel: (level) => hub.wantsKpiLevel(level),
   };
   return { app, fleet, hub, kpis, handlers };
 }

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { retryWhileElecting } from '../shared/kafka/metadata-retry.ts';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { Alert, KpiUpdate, TerminalStatus } from '../shared/avro/types.generated.ts';
 import { isPosPulseError } from '../shared/errors.ts';
@@ -18,6 +19,10 @@ export interface FeedHandlers {
   /** A FLEET-level update; `source`: the `transactions` partition that computed it, null without the header. */
   kpi(u: KpiUpdate, source: number | null): void;
   alert(a: Alert): void;
+  /** Any level's update, for KPI subscriptions; levels other than FLEET only if `wantsKpiLevel`. */
+  kpiUpdate?(u: KpiUpdate): void;
+  /** Whether some client subscribed to KPI updates of this level (the rest are not decoded). */
+  wantsKpiLevel?(level: string): boolean;
 }
 
 export interface FeedOptions {
@@ -73,13 +78,15 @@ export class LiveFeed {
     await admin.connect();
     let seeks: { topic: string; partition: number; offset: string }[];
     try {
-      const status = await admin.fetchTopicOffsets(this.topics.terminalStatus);
+      const status = await retryWhileElecting(() => admin.fetchTopicOffsets(this.topics.terminalStatus));
       this.statusTargets = new Map(
         status.filter((o) => o.high !== o.low).map((o) => [o.partition, BigInt(o.high)]),
       );
       const since = Date.now() - this.options.kpiLookbackMs;
-      const kpi = await admin.fetchTopicOffsetsByTimestamp(this.topics.kpiUpdates, since);
-      const alerts = await admin.fetchTopicOffsets(this.topics.alerts);
+      const kpi = await retryWhileElecting(() =>
+        admin.fetchTopicOffsetsByTimestamp(this.topics.kpiUpdates, since),
+      );
+      const alerts = await retryWhileElecting(() => admin.fetchTopicOffsets(this.topics.alerts));
       seeks = [
         ...kpi.map((o) => ({ topic: this.topics.kpiUpdates, partition: o.partition, offset: o.offset })),
         ...alerts.map((o) => ({
@@ -130,16 +137,24 @@ export class LiveFeed {
 
   private async read(topic: string, partition: number, m: KafkaMessage): Promise<void> {
     // A tombstone (compaction's deletion marker) says nothing; of the KPI updates, keyed
-    // LEVEL:entity, only the fleet's are shown: the rest are not decoded at all.
+    // LEVEL:entity, the fleet's are shown and other levels only go to KPI subscriptions: those no
+    // client subscribed to are not decoded at all.
     if (m.value === null) return;
-    if (topic === this.topics.kpiUpdates && m.key?.toString().startsWith('FLEET:') !== true) return;
+    let fleetKpi = false;
+    if (topic === this.topics.kpiUpdates) {
+      const level = m.key?.toString().split(':', 1)[0] ?? '';
+      fleetKpi = level === 'FLEET';
+      if (!fleetKpi && this.handlers.wantsKpiLevel?.(level) !== true) return;
+    }
     try {
       const where = { topic, partition, offset: m.offset };
       if (topic === this.topics.terminalStatus)
         this.handlers.status(await this.codec.decode(m.value, 'TerminalStatus', where));
-      else if (topic === this.topics.kpiUpdates)
-        this.handlers.kpi(await this.codec.decode(m.value, 'KpiUpdate', where), sourcePartitionOf(m));
-      else if (topic === this.topics.alerts)
+      else if (topic === this.topics.kpiUpdates) {
+        const u = await this.codec.decode(m.value, 'KpiUpdate', where);
+        if (fleetKpi) this.handlers.kpi(u, sourcePartitionOf(m));
+        this.handlers.kpiUpdate?.(u);
+      } else if (topic === this.topics.alerts)
         this.handlers.alert(await this.codec.decode(m.value, 'Alert', where));
       this.records.inc({ topic, outcome: 'ok' });
     } catch (err) {

@@ -1,7 +1,13 @@
 import type { WebSocket } from 'ws';
 import { sameSecret } from '../shared/bearer.ts';
-import type { Alert, TerminalStatus } from '../shared/avro/types.generated.ts';
+import type { Alert, KpiUpdate, TerminalStatus } from '../shared/avro/types.generated.ts';
 import type { Logger } from '../shared/logger.ts';
+import {
+  matchesAlert,
+  matchesKpi,
+  projectKpi,
+  type SubscriptionFilter,
+} from '../shared/subscription-filter.ts';
 import {
   compileFilter,
   relevance,
@@ -10,7 +16,14 @@ import {
   type TerminalPredicate,
 } from './fleet-state.ts';
 import type { FleetMinute } from './fleet-kpis.ts';
-import { CLOSE, PROTOCOL_VERSION, parseClientMessage, type ErrorCode, type Subscribe } from './protocol.ts';
+import {
+  CLOSE,
+  PROTOCOL_VERSION,
+  parseClientMessage,
+  type ErrorCode,
+  type Subscribe,
+  type SubscribeRecords,
+} from './protocol.ts';
 
 export interface HubOptions {
   /** Tokens that may connect (LIVE_TOKENS). */
@@ -55,6 +68,8 @@ interface Connection {
   ws: WebSocket;
   token: string | undefined;
   subscriptions: Map<string, Subscription>;
+  /** Subscriptions to alerts or KPI updates, by id (ids are unique over both maps). */
+  records: Map<string, SubscriptionFilter>;
   /** Sending snapshots instead of deltas since this time (a slow reader), else undefined. */
   slowSince: number | undefined;
   alive: boolean;
@@ -75,6 +90,8 @@ export class LiveHub {
   private readonly perToken = new Map<string, number>();
   private readonly subsPerToken = new Map<string, number>();
   private readonly alerts: Alert[] = [];
+  /** KPI subscriptions per entity level, so the feed decodes only the levels someone wants. */
+  private readonly kpiLevels = new Map<string, number>();
   private readonly timers: NodeJS.Timeout[] = [];
   private kpis: () => FleetKpis | null = () => null;
   private series: () => readonly FleetMinute[] = () => [];
@@ -114,6 +131,7 @@ export class LiveHub {
       ws,
       token: undefined,
       subscriptions: new Map(),
+      records: new Map(),
       slowSince: undefined,
       alive: true,
       authTimer: undefined,
@@ -153,12 +171,40 @@ export class LiveHub {
     }
   }
 
-  /** An alert fired or resolved: to every client, and kept for the next ones' welcome. */
+  /**
+   * An alert fired or resolved: to every client, and kept for the next ones' welcome; once more,
+   * tagged with `sub`, for each alert subscription it matches.
+   */
   onAlert(alert: Alert): void {
     this.alerts.push(alert);
     if (this.alerts.length > this.options.recentAlerts) this.alerts.shift();
     const text = JSON.stringify({ type: 'alert', alert });
-    for (const c of this.connections) if (c.token !== undefined) this.sendText(c, text);
+    for (const c of this.connections) {
+      if (c.token === undefined) continue;
+      this.sendText(c, text);
+      for (const [id, f] of c.records)
+        if (f.topic === 'alerts' && matchesAlert(f.filter, alert))
+          this.send(c, { type: 'alert', sub: id, alert });
+    }
+  }
+
+  /** Whether some connection subscribed to KPI updates of `level`. */
+  wantsKpiLevel(level: string): boolean {
+    return (this.kpiLevels.get(level) ?? 0) > 0;
+  }
+
+  /**
+   * A KPI update (any level): to the subscriptions it matches, with the metrics each asked for.
+   * A client reading too slowly misses them (the next window's update follows), as it does deltas.
+   */
+  onKpiUpdate(update: KpiUpdate): void {
+    if (!this.wantsKpiLevel(update.entity_level)) return;
+    for (const c of this.connections) {
+      if (c.token === undefined || c.slowSince !== undefined) continue;
+      for (const [id, f] of c.records)
+        if (f.topic === 'kpis' && matchesKpi(f.filter, update))
+          this.send(c, { type: 'kpi', sub: id, update: projectKpi(f.filter, update) });
+    }
   }
 
   /** Sends every subscription its pending changes (one frame each); handles slow readers. */
@@ -248,45 +294,42 @@ export class LiveHub {
         this.refuse(c, 'already_authenticated', 'this connection is authenticated already');
         return;
       case 'subscribe':
-        this.subscribe(c, m);
+        if ('topic' in m) this.subscribeRecords(c, m);
+        else this.subscribe(c, m);
         return;
-      case 'unsubscribe':
-        if (!c.subscriptions.delete(m.id))
+      case 'unsubscribe': {
+        const records = c.records.get(m.id);
+        if (records !== undefined) {
+          c.records.delete(m.id);
+          this.countKpiLevel(records, -1);
+        }
+        if (records === undefined && !c.subscriptions.delete(m.id))
           this.refuse(c, 'unknown_subscription', `no subscription ${m.id}`, m.id);
         else {
           this.releaseSubscriptions(c.token as string, 1);
           this.send(c, { type: 'unsubscribed', sub: m.id });
         }
         return;
+      }
     }
   }
 
+  private subscribeRecords(c: Connection, m: SubscribeRecords): void {
+    if (!this.admit(c, m.id)) return;
+    c.records.set(m.id, m.subscription);
+    this.countKpiLevel(m.subscription, 1);
+    this.send(c, { type: 'subscribed', sub: m.id, topic: m.topic, filter: m.subscription.filter });
+  }
+
+  private countKpiLevel(f: SubscriptionFilter, by: 1 | -1): void {
+    if (f.topic !== 'kpis') return;
+    const n = (this.kpiLevels.get(f.filter.level) ?? 0) + by;
+    if (n <= 0) this.kpiLevels.delete(f.filter.level);
+    else this.kpiLevels.set(f.filter.level, n);
+  }
+
   private subscribe(c: Connection, m: Subscribe): void {
-    if (c.subscriptions.has(m.id)) {
-      this.refuse(c, 'duplicate_subscription', `subscription ${m.id} exists; unsubscribe first`, m.id);
-      return;
-    }
-    if (c.subscriptions.size >= this.options.maxSubscriptionsPerConnection) {
-      this.refuse(
-        c,
-        'too_many_subscriptions',
-        `at most ${this.options.maxSubscriptionsPerConnection} subscriptions per connection`,
-        m.id,
-      );
-      return;
-    }
-    const token = c.token as string;
-    const held = this.subsPerToken.get(token) ?? 0;
-    if (held >= this.options.maxSubscriptionsPerToken) {
-      this.refuse(
-        c,
-        'too_many_subscriptions',
-        `at most ${this.options.maxSubscriptionsPerToken} subscriptions per token, over all its connections`,
-        m.id,
-      );
-      return;
-    }
-    this.subsPerToken.set(token, held + 1);
+    if (!this.admit(c, m.id)) return;
     const s: Subscription = { id: m.id, predicate: compileFilter(m.filter), pending: new Map() };
     c.subscriptions.set(m.id, s);
     const missed =
@@ -309,6 +352,36 @@ export class LiveHub {
       resumed: true,
       changes: [...latest.values()].map(change),
     });
+  }
+
+  /** Checks the id is free and the limits allow one more, and takes the token's slot; else refuses. */
+  private admit(c: Connection, id: string): boolean {
+    if (c.subscriptions.has(id) || c.records.has(id)) {
+      this.refuse(c, 'duplicate_subscription', `subscription ${id} exists; unsubscribe first`, id);
+      return false;
+    }
+    if (c.subscriptions.size + c.records.size >= this.options.maxSubscriptionsPerConnection) {
+      this.refuse(
+        c,
+        'too_many_subscriptions',
+        `at most ${this.options.maxSubscriptionsPerConnection} subscriptions per connection`,
+        id,
+      );
+      return false;
+    }
+    const token = c.token as string;
+    const held = this.subsPerToken.get(token) ?? 0;
+    if (held >= this.options.maxSubscriptionsPerToken) {
+      this.refuse(
+        c,
+        'too_many_subscriptions',
+        `at most ${this.options.maxSubscriptionsPerToken} subscriptions per token, over all its connections`,
+        id,
+      );
+      return false;
+    }
+    this.subsPerToken.set(token, held + 1);
+    return true;
   }
 
   private sendSnapshot(c: Connection, s: Subscription): void {
@@ -377,7 +450,8 @@ export class LiveHub {
     if (!this.connections.delete(c)) return;
     clearTimeout(c.authTimer);
     if (c.token !== undefined) {
-      this.releaseSubscriptions(c.token, c.subscriptions.size);
+      this.releaseSubscriptions(c.token, c.subscriptions.size + c.records.size);
+      for (const f of c.records.values()) this.countKpiLevel(f, -1);
       const n = (this.perToken.get(c.token) ?? 1) - 1;
       if (n <= 0) this.perToken.delete(c.token);
       else this.perToken.set(c.token, n);

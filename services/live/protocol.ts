@@ -1,3 +1,8 @@
+import {
+  FilterError,
+  parseSubscriptionFilter,
+  type SubscriptionFilter,
+} from '../shared/subscription-filter.ts';
 import { STATUSES, type Status, type TerminalFilter } from './fleet-state.ts';
 
 /*
@@ -52,12 +57,24 @@ export interface Subscribe {
   resume?: { epoch: string; seq: number };
 }
 
+/**
+ * A subscription to alerts or KPI updates (`topic`), with the filter model the API's webhooks use
+ * (services/shared/subscription-filter.ts). Its records come as they are read; there is no
+ * snapshot and no resume.
+ */
+export interface SubscribeRecords {
+  type: 'subscribe';
+  id: string;
+  topic: 'alerts' | 'kpis';
+  subscription: SubscriptionFilter;
+}
+
 export interface Unsubscribe {
   type: 'unsubscribe';
   id: string;
 }
 
-export type ClientMessage = Hello | Subscribe | Unsubscribe;
+export type ClientMessage = Hello | Subscribe | SubscribeRecords | Unsubscribe;
 
 export type Parsed = { ok: true; message: ClientMessage } | { ok: false; code: ErrorCode; error: string };
 
@@ -121,7 +138,20 @@ function hello(v: Record<string, unknown>): Hello {
   return { type: 'hello', v: version as number, token };
 }
 
-function subscribe(v: Record<string, unknown>): Subscribe {
+function subscribe(v: Record<string, unknown>): Subscribe | SubscribeRecords {
+  const topic = v['topic'];
+  if (topic !== undefined && topic !== 'terminals') {
+    if (topic !== 'alerts' && topic !== 'kpis')
+      throw new FieldError('`topic` must be terminals (the default), alerts or kpis');
+    if (v['resume'] !== undefined) throw new FieldError('`resume` is for terminal subscriptions only');
+    const sid = id(v['id'], 'id');
+    try {
+      return { type: 'subscribe', id: sid, topic, subscription: parseSubscriptionFilter(topic, v['filter']) };
+    } catch (err) {
+      if (err instanceof FilterError) throw new FieldError(err.message);
+      throw err;
+    }
+  }
   const out: Subscribe = { type: 'subscribe', id: id(v['id'], 'id'), filter: filter(v['filter']) };
   const resume = v['resume'];
   if (resume !== undefined) {

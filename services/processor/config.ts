@@ -96,6 +96,13 @@ export const processorSpec = {
     item: /^(TERMINAL|MERCHANT|REGION|ACQUIRER|FLEET)$/,
     // The item pattern admits exactly the KpiLevel names.
   }) as Var<readonly KpiLevel[]>,
+  kpiDefinitionsRefreshMs: duration({
+    key: 'PROCESSOR_KPI_DEFINITIONS_REFRESH',
+    doc: 'How often the KPI definitions (kpi_definitions, changed through the api) are read again.',
+    default: 10_000,
+    min: 1_000,
+    max: 3_600_000,
+  }),
   rulesFile: optionalStr({
     key: 'PROCESSOR_RULES_FILE',
     doc: 'Detection rules file (JSON, see docs/DETECTION.md); re-read when it changes, a bad one refused. Unset: the built-in defaults (infra/detection/rules.json).',

@@ -3,6 +3,7 @@ import type { Store } from '../shared/clickhouse/store.ts';
 import type { ConsumedRecord } from '../shared/kafka/consumer.ts';
 import { SOURCE_PARTITION_HEADER, sourcePartitionOf } from '../shared/kafka/source-partition.ts';
 import type { EventProducer } from '../shared/kafka/producer.ts';
+import { definitionRule, type KpiDefinition } from '../shared/kpi/definitions.ts';
 import type { Logger } from '../shared/logger.ts';
 import { counter, type Registry } from '../shared/metrics.ts';
 import type { BookOutput } from './detection/alert-book.ts';
@@ -20,6 +21,8 @@ export interface KpiDetectionStageDeps {
   alertsTopic: string;
   tables: { flags: string; alerts: string; kpi1m: string };
   rules: RulesSource;
+  /** The user's KPI definitions, judged like the rules (kpi-definitions-source.ts); none when absent. */
+  definitions?: { readonly current: readonly KpiDefinition[] };
   logger: Logger;
   metrics: Registry;
   clock: () => number;
@@ -70,6 +73,8 @@ export class KpiDetectionStage {
   private readonly writer: AlertWriter;
   private readonly m;
   private ruleSet: RuleSet;
+  /** Rules of the definitions enabled at the last reload, to resolve the alerts of those removed. */
+  private definitionRules = new Set<string>();
   /** The slowest `transactions` partition's processed request time (setSettled). */
   private settled = -Infinity;
 
@@ -89,6 +94,19 @@ export class KpiDetectionStage {
       ),
     };
     this.ruleSet = deps.rules.current;
+    this.definitionRules = this.enabledDefinitionRules();
+  }
+
+  private definitions(): readonly KpiDefinition[] {
+    return this.deps.definitions?.current ?? [];
+  }
+
+  private enabledDefinitionRules(): Set<string> {
+    return new Set(
+      this.definitions()
+        .filter((d) => d.enabled)
+        .map((d) => definitionRule(d.name)),
+    );
   }
 
   has(partition: number): boolean {
@@ -102,7 +120,15 @@ export class KpiDetectionStage {
   async open(partitions: readonly number[], partitionCount: number): Promise<void> {
     const wanted = partitions.filter((p) => !this.partitions.has(p));
     if (wanted.length === 0) return;
-    const fresh = new Map(wanted.map((p) => [p, new KpiDetection(() => this.deps.rules.current)]));
+    const fresh = new Map(
+      wanted.map((p) => [
+        p,
+        new KpiDetection(
+          () => this.deps.rules.current,
+          () => this.definitions(),
+        ),
+      ]),
+    );
     const byPartition = await this.history(new Set(wanted), partitionCount);
     for (const [p, detection] of fresh) {
       const updates = byPartition.get(p) ?? [];
@@ -113,7 +139,11 @@ export class KpiDetectionStage {
         partitionCount,
         (a) => `${a.level}:${a.entityId}`,
       );
-      detection.book.restore(firing.filter((a) => KPI_RULE_DEFINITIONS.some((d) => d.name === a.rule)));
+      detection.book.restore(
+        firing.filter(
+          (a) => KPI_RULE_DEFINITIONS.some((d) => d.name === a.rule) || this.definitionRules.has(a.rule),
+        ),
+      );
       const newest = updates.reduce((t, u) => Math.max(t, u.update.window_start + WINDOW_MS), -Infinity);
       this.partitions.set(p, {
         detection,
@@ -220,14 +250,21 @@ export class KpiDetectionStage {
     await this.write(partition, p.detection.tick(now));
   }
 
-  /** After the rules file changed: alerts of KPI rules it disabled resolve at `now`. */
+  /**
+   * After the rules file or the KPI definitions changed: alerts of KPI rules it disabled, and of
+   * definitions deleted or disabled, resolve at `now`.
+   */
   async reloadRules(now: number): Promise<void> {
     const current = this.deps.rules.current;
-    if (current === this.ruleSet) return;
+    const definitionRules = this.enabledDefinitionRules();
+    const gone = [...this.definitionRules].filter((r) => !definitionRules.has(r));
+    this.definitionRules = definitionRules;
+    if (current === this.ruleSet && gone.length === 0) return;
     const after = new Set(current.enabled);
-    const disabled = this.ruleSet.enabled.filter(
-      (r) => !after.has(r) && KPI_RULE_DEFINITIONS.some((d) => d.name === r),
-    );
+    const disabled = [
+      ...this.ruleSet.enabled.filter((r) => !after.has(r) && KPI_RULE_DEFINITIONS.some((d) => d.name === r)),
+      ...gone,
+    ];
     this.ruleSet = current;
     for (const [partition, p] of this.partitions) {
       const alerts = disabled.flatMap((rule) => p.detection.book.resolveRule(rule, now));
@@ -255,13 +292,16 @@ export class KpiDetectionStage {
       source_partition: number;
       version: string | number;
       tx_count: string | number;
+      approved_count: string | number;
       declined_count: string | number;
       timeout_count: string | number;
       refund_count: string | number;
+      reversal_count: string | number;
       latency_sketch_base64: string | null;
     }>(
       `SELECT entity_level, entity_id, toUnixTimestamp64Milli(window_start) AS window_start, source_partition,
-              version, tx_count, declined_count, timeout_count, refund_count, latency_sketch_base64
+              version, tx_count, approved_count, declined_count, timeout_count, refund_count,
+              reversal_count, latency_sketch_base64
        FROM ${this.deps.tables.kpi1m} FINAL
        WHERE entity_level IN {levels:Array(String)} AND window_start >= fromUnixTimestamp64Milli({from:Int64})
        ORDER BY window_start DESC
@@ -292,9 +332,11 @@ export class KpiDetectionStage {
           window_size_ms: WINDOW_MS,
           version: Number(row.version),
           tx_count: Number(row.tx_count),
+          approved_count: Number(row.approved_count),
           declined_count: Number(row.declined_count),
           timeout_count: Number(row.timeout_count),
           refund_count: Number(row.refund_count),
+          reversal_count: Number(row.reversal_count),
           // Only rebuilds state (no hits): the minute's end stands for its emission.
           emitted_time: Number(row.window_start) + WINDOW_MS,
           latency_sketch:
@@ -307,10 +349,10 @@ export class KpiDetectionStage {
     return out;
   }
 
-  /** Levels some enabled KPI rule watches. */
+  /** Levels some enabled KPI rule or definition watches. */
   private watchedLevels(): KpiLevel[] {
     const rules = this.deps.rules.current;
-    const levels = new Set<string>();
+    const levels = new Set<string>(this.definitions().flatMap((d) => (d.enabled ? [d.level] : [])));
     for (const def of KPI_RULE_DEFINITIONS) {
       const s = rules.get(def) as { enabled: boolean; levels?: readonly string[] };
       if (s.enabled) for (const l of s.levels ?? []) levels.add(l);

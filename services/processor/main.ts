@@ -1,3 +1,4 @@
+import { KpiDefinitionsSource } from './kpi-definitions-source.ts';
 import { parseAvroCodecConfig } from '../shared/avro/config.ts';
 import { createAvroCodec } from '../shared/avro/codec.ts';
 import { parseClickHouseConfig } from '../shared/clickhouse/config.ts';
@@ -66,6 +67,13 @@ const processor = new Processor(
     topics: topicNames(layout.prefix),
     tables: processorTables(db),
     rules,
+    definitions: new KpiDefinitionsSource(
+      store,
+      processorTables(db).kpiDefinitions,
+      configs.processor.kpiDefinitionsRefreshMs,
+      logger,
+      metrics,
+    ),
     logger,
     metrics,
   },

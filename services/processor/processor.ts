@@ -1,3 +1,4 @@
+import type { KpiDefinitionsSource } from './kpi-definitions-source.ts';
 import type { Admin, Kafka } from 'kafkajs';
 import type { AvroCodec } from '../shared/avro/codec.ts';
 import type { KpiUpdate, TerminalHeartbeat, TransactionEvent } from '../shared/avro/types.generated.ts';
@@ -47,6 +48,8 @@ export interface ProcessorDeps {
   };
   /** Detection rules in force (reloaded on change). */
   rules: RulesSource;
+  /** The user's KPI definitions, read again at ticks; none when absent. */
+  definitions?: KpiDefinitionsSource;
   logger: Logger;
   metrics: Registry;
   /** @default Date.now */
@@ -182,6 +185,7 @@ export class Processor {
       alertsTopic: deps.topics.alerts,
       tables: { flags: deps.tables.flags, alerts: deps.tables.alerts, kpi1m: deps.tables.kpi1m },
       rules: deps.rules,
+      ...(deps.definitions === undefined ? {} : { definitions: deps.definitions }),
       logger: deps.logger,
       metrics: deps.metrics,
       clock: this.clock,
@@ -247,6 +251,8 @@ export class Processor {
     const countOf = (topic: string): number => topics.find((t) => t.name === topic)?.partitions.length ?? 0;
     this.partitionCount = countOf(this.deps.topics.transactions);
     this.cardPartitionCount = countOf(this.deps.topics.cardActivity);
+    // Before any partition opens, so the alerts of definitions are taken back with the rest.
+    await this.deps.definitions?.refresh();
     await this.consumer.start();
     this.running = true;
     this.timer = setInterval(() => {
@@ -518,6 +524,7 @@ export class Processor {
         caught.has(p) && this.isCurrent(`${topic}:${p}`, received, now);
       await this.detection.reloadRules(now);
       await this.cards.reloadRules(now);
+      await this.deps.definitions?.refreshIfDue(now);
       await this.kpiDetection.reloadRules(now);
       for (const p of this.owned) {
         const txCurrent = current(p, topics.transactions, this.receivedAt(p), caughtUp);

@@ -9,5 +9,7 @@ export function processorTables(db: string) {
     terminalStatusLatest: `${db}.terminal_status_latest`,
     flags: `${db}.flags`,
     alerts: `${db}.alerts`,
+    analystCredentials: `${db}.analyst_credentials`,
+    kpiDefinitions: `${db}.kpi_definitions`,
   } as const;
 }

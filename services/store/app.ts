@@ -3,11 +3,14 @@ import type { Logger } from '../shared/logger.ts';
 import { counter, histogram, gauge, type Registry } from '../shared/metrics.ts';
 import type { Engine } from './engine.ts';
 import { HttpInterface } from './http-interface.ts';
+import type { IssuedUsers } from './issued-users.ts';
 import { authenticate, basicCredentials } from './users.ts';
 import type { StoreConfig } from './config.ts';
 
 export interface StoreDeps {
   engine: Engine;
+  /** Users created over SQL (embedded.ts loads them from the data directory). */
+  issuedUsers: IssuedUsers;
   logger: Logger;
   metrics: Registry;
 }
@@ -49,6 +52,7 @@ export function buildStore(
   const iface = new HttpInterface({
     engine,
     users: config.users,
+    issued: deps.issuedUsers,
     logger,
     maxQueryBytes: config.maxQueryBytes,
     maxInsertBytes: config.maxInsertBytes,

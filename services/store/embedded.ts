@@ -1,8 +1,13 @@
+import { join } from 'node:path';
 import type { Logger } from '../shared/logger.ts';
 import { createMetricsRegistry } from '../shared/metrics.ts';
 import { buildStore } from './app.ts';
 import type { StoreConfig } from './config.ts';
 import { Engine } from './engine.ts';
+import { IssuedUsers } from './issued-users.ts';
+
+/** Where the users created over SQL are kept, inside the data directory (docs/STORE.md). */
+export const ISSUED_USERS_FILE = 'pospulse-issued-users.json';
 
 export type EmbeddedStoreOptions = Pick<
   StoreConfig,
@@ -19,13 +24,17 @@ export interface EmbeddedStore {
 
 /** Opens the engine on `dataDir` and serves it over HTTP in this process (main.ts, tests, benchmarks). */
 export async function startEmbeddedStore(o: EmbeddedStoreOptions): Promise<EmbeddedStore> {
+  const issuedUsers = await IssuedUsers.load(join(o.dataDir, ISSUED_USERS_FILE), o.users);
   const engine = new Engine(o.dataDir);
   engine.open();
   if (!(await engine.ready())) {
     await engine.close();
     throw new Error(`the ClickHouse engine did not open its data directory ${o.dataDir}`);
   }
-  const app = buildStore({ engine, logger: o.logger, metrics: createMetricsRegistry('store') }, o);
+  const app = buildStore(
+    { engine, issuedUsers, logger: o.logger, metrics: createMetricsRegistry('store') },
+    o,
+  );
   try {
     const url = await app.listen({ host: o.host, port: o.port });
     return {

@@ -197,6 +197,12 @@ export class Engine {
     return pool;
   }
 
+  /** Closes and forgets a pool (a dropped user's); its queries in flight finish first. */
+  closePool(key: string): void {
+    this.pools.get(key)?.close();
+    this.pools.delete(key);
+  }
+
   get poolStats(): { key: string; busy: number; queued: number }[] {
     return [...this.pools.entries()].map(([key, p]) => ({ key, busy: p.busy, queued: p.queued }));
   }

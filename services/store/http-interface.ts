@@ -16,7 +16,9 @@ import {
 } from 'node:zlib';
 import type { Logger } from '../shared/logger.ts';
 import { CH, ClickHouseHttpError, errorBody, fromEngineError, httpStatusFor } from './clickhouse-error.ts';
+import { parseAccessStatement } from './access-sql.ts';
 import { SessionPool, type Engine, type Lease } from './engine.ts';
+import type { IssuedUser, IssuedUsers } from './issued-users.ts';
 import { bindValues } from './query-params.ts';
 import { scanSql, type SqlShape } from './sql-scan.ts';
 import { authenticate, basicCredentials, type Credentials, type StoreUser } from './users.ts';
@@ -57,6 +59,8 @@ const SETTING_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export interface HttpInterfaceOptions {
   engine: Engine;
   users: readonly StoreUser[];
+  /** Users created over SQL by a service user (CREATE USER / GRANT / DROP USER). */
+  issued: IssuedUsers;
   logger: Logger;
   maxQueryBytes: number;
   maxInsertBytes: number;
@@ -168,6 +172,13 @@ function quoteIdent(v: string): string {
   return `\`${v.replace(/\\/g, '\\\\').replace(/`/g, '\\`')}\``;
 }
 
+function isIssued(user: StoreUser): user is IssuedUser {
+  return 'poolKey' in user;
+}
+
+/** Statement kinds that may be access-control SQL (checked further by parseAccessStatement). */
+const ACCESS_KINDS = new Set(['CREATE', 'ALTER', 'DROP', 'GRANT', 'REVOKE']);
+
 interface Request {
   user: StoreUser;
   params: URLSearchParams;
@@ -194,7 +205,8 @@ export class HttpInterface {
   private poolFor(user: StoreUser, readOnlyRequest: boolean): SessionPool {
     // A writer's GET runs on read-only sessions (readonly=2), as a ClickHouse server treats GET.
     const ro = readOnlyRequest && user.profile.readonly === 0;
-    const key = ro ? `${user.name}#get` : user.name;
+    const name = isIssued(user) ? user.poolKey : user.name;
+    const key = ro ? `${name}#get` : name;
     const profile = ro ? { ...user.profile, readonly: 2 as const } : user.profile;
     return this.o.engine.pool(
       key,
@@ -247,7 +259,21 @@ export class HttpInterface {
         kind = shape.kind;
         if (shape.kind === '') throw ClickHouseHttpError.of(CH.SYNTAX_ERROR, 'Empty query');
         if (shape.forbidden) throw ClickHouseHttpError.of(CH.ACCESS_DENIED, shape.forbidden);
-        await this.run(res, request, this.poolFor(user, readOnlyRequest), sql, shape);
+        const access = ACCESS_KINDS.has(shape.kind) ? this.accessStatement(user, sql) : undefined;
+        if (access !== undefined) {
+          if (readOnlyRequest)
+            throw ClickHouseHttpError.of(
+              CH.READONLY,
+              'Cannot execute query in readonly mode (a GET request)',
+            );
+          const dropped = await this.o.issued.apply(access);
+          if (dropped) this.o.engine.closePool(dropped.poolKey);
+          this.o.logger.info(
+            { queryId, user: user.name, statement: access.kind, target: access.name },
+            'access changed',
+          );
+          this.sendBody(res, request, 200, request.defaultFormat, {}, Buffer.alloc(0));
+        } else await this.run(res, request, this.poolFor(user, readOnlyRequest), sql, shape);
       }
       this.o.onQuery?.({
         user: user.name,
@@ -278,13 +304,36 @@ export class HttpInterface {
         CH.REQUIRED_PASSWORD,
         'Authentication required: give a user and password (Basic auth or X-ClickHouse-User/X-ClickHouse-Key)',
       );
-    const user = authenticate(this.o.users, creds);
+    const user = authenticate(this.o.users, creds) ?? this.o.issued.authenticate(creds);
     if (!user)
       throw ClickHouseHttpError.of(
         CH.AUTHENTICATION_FAILED,
         `${creds.user}: Authentication failed: password is incorrect, or there is no user with such name`,
       );
+    if (isIssued(user) && user.grants.length === 0)
+      throw ClickHouseHttpError.of(
+        CH.ACCESS_DENIED,
+        `${user.name}: Not enough privileges: the user has not been granted SELECT on any database`,
+      );
     return user;
+  }
+
+  /** The access statement `sql` is, if any; only service users may send one. */
+  private accessStatement(user: StoreUser, sql: string) {
+    if (user.role === 'service') return parseAccessStatement(sql);
+    let access: boolean;
+    try {
+      access = parseAccessStatement(sql) !== undefined;
+    } catch {
+      // Malformed or unsupported access SQL: still access SQL, and not this user's to send.
+      access = true;
+    }
+    if (access)
+      throw ClickHouseHttpError.of(
+        CH.ACCESS_DENIED,
+        `${user.name}: Not enough privileges: only service users may create, grant or drop users`,
+      );
+    return undefined;
   }
 
   private describe(user: StoreUser, params: URLSearchParams, queryId: string): Request {

@@ -8,7 +8,7 @@
 export interface SqlShape {
   /** First keyword, upper-cased (`SELECT`, `INSERT`, `CREATE`, …); '' for an empty text. */
   readonly kind: string;
-  /** Produces rows that can be streamed (SELECT-like statements). */
+  /** Produces rows the engine can stream (SELECT and WITH … SELECT). */
   readonly streamable: boolean;
   /** The statement's own top-level `FORMAT <name>`, if any. */
   readonly format: string | undefined;
@@ -27,7 +27,9 @@ export interface InsertShape {
   readonly dataOutside: boolean;
 }
 
-const STREAMABLE = new Set(['SELECT', 'WITH', 'SHOW', 'DESCRIBE', 'DESC', 'EXPLAIN', 'EXISTS']);
+// chDB streams only queries with a SELECT plan: SHOW, DESCRIBE, EXPLAIN and EXISTS fail in a
+// stream ("Streaming query is not supported"), so they are answered whole; their results are small.
+const STREAMABLE = new Set(['SELECT', 'WITH']);
 
 /**
  * Table functions and engines that reach outside the database: the host's files, other servers,
@@ -68,7 +70,7 @@ const HOST_ACCESS = new Set(
   ].map((s) => s.toLowerCase()),
 );
 
-interface Token {
+export interface Token {
   kind: 'word' | 'punct' | 'string' | 'quoted' | 'number';
   text: string;
   start: number;
@@ -77,7 +79,7 @@ interface Token {
 }
 
 /** The tokens of `sql`, with their parenthesis depth; comments and whitespace are skipped. */
-function* tokens(sql: string): Generator<Token> {
+export function* tokens(sql: string): Generator<Token> {
   let i = 0;
   let depth = 0;
   const n = sql.length;

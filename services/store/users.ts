@@ -14,7 +14,7 @@ export interface StoreUser {
   readonly maxConcurrentQueries: number;
 }
 
-const DEFAULTS: Record<Role, { profile: Profile; maxConcurrentQueries: number }> = {
+export const DEFAULTS: Record<Role, { profile: Profile; maxConcurrentQueries: number }> = {
   // Services write in batches and must not be cut off mid-insert by a short timeout.
   service: {
     profile: { readonly: 0, maxExecutionTime: 0, maxResultRows: 0, maxResultBytes: 0, maxThreads: 0 },

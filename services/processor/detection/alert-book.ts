@@ -34,7 +34,8 @@ export function bookOutputs(): { out: Required<BookOutput>; add: (o: BookOutput)
 export interface OpenAlert {
   readonly alertId: string;
   readonly rule: string;
-  readonly severity: RuleSeverity;
+  /** Raised while open when a hit is more severe (a KPI definition's critical threshold). */
+  severity: RuleSeverity;
   readonly level: HitLevel;
   readonly entityId: string;
   readonly windowStart: number;
@@ -50,6 +51,8 @@ export interface OpenAlert {
   evidence: Record<string, string>;
   labels: Record<string, string>;
 }
+
+const SEVERITY_RANK: Record<RuleSeverity, number> = { INFO: 0, WARNING: 1, CRITICAL: 2 };
 
 /** Hits of an open alert less than this apart (event time) make one flag. */
 export const FLAG_INTERVAL_MS = 60_000;
@@ -137,7 +140,14 @@ export class AlertBook {
       known.value = hit.value;
       known.threshold = hit.threshold;
       known.evidence = { ...hit.evidence };
-      if (hit.windowEnd - known.lastFlagTime >= FLAG_INTERVAL_MS) {
+      if (SEVERITY_RANK[hit.severity] > SEVERITY_RANK[known.severity]) {
+        // Escalation is news: a new FIRING record of the same alert, so subscribers hear of it.
+        // It never steps back down while open; the alert resolves when the value is back in bounds.
+        known.severity = hit.severity;
+        known.lastFlagTime = hit.windowEnd;
+        out.flags.push({ flagId, alertId: known.alertId, hit });
+        out.alerts.push(alertRecord(known, 'FIRING', null));
+      } else if (hit.windowEnd - known.lastFlagTime >= FLAG_INTERVAL_MS) {
         known.lastFlagTime = hit.windowEnd;
         out.flags.push({ flagId, alertId: known.alertId, hit });
         out.updated.push(alertRecord(known, 'FIRING', null));

@@ -1,6 +1,8 @@
+import { definitionRule, type KpiDefinition } from '../../shared/kpi/definitions.ts';
 import { KPI_LEVELS, WINDOW_MS, type KpiLevel } from '../kpi/window-state.ts';
 import { AlertBook, bookOutputs, type BookOutput } from './alert-book.ts';
 import type { Hit } from './hit.ts';
+import { judgeDefinitions } from './kpi-rules/definition-rules.ts';
 import { EntityMinutes, type MinuteUpdate } from './kpi-rules/entity-minutes.ts';
 import {
   LatencySpikeRule,
@@ -41,7 +43,11 @@ export class KpiDetection {
   /** Start of the newest minute judged: the data's clock, for resolving in a backlog. */
   private clock = -Infinity;
 
-  constructor(private readonly rulesNow: () => RuleSet) {
+  constructor(
+    private readonly rulesNow: () => RuleSet,
+    /** The user's KPI definitions (kpi_definitions), judged next to the rules. */
+    private readonly definitionsNow: () => readonly KpiDefinition[] = () => [],
+  ) {
     this.rules = [
       new ShareSpikeRule(declineSpikeRule, () => rulesNow().get(declineSpikeRule), 'declined'),
       new ShareSpikeRule(timeoutSpikeRule, () => rulesNow().get(timeoutSpikeRule), 'timeouts'),
@@ -49,7 +55,10 @@ export class KpiDetection {
     ];
     this.book = new AlertBook((rule) => {
       const def = KPI_RULE_DEFINITIONS.find((d) => d.name === rule);
-      return def === undefined ? 600_000 : rulesNow().get(def).resolve_after;
+      if (def !== undefined) return rulesNow().get(def).resolve_after;
+      const kpi = definitionsNow().find((d) => definitionRule(d.name) === rule);
+      // A definition deleted meanwhile: its alerts resolve at the next tick.
+      return kpi === undefined ? 0 : kpi.resolve_after_minutes * WINDOW_MS;
     });
   }
 
@@ -94,7 +103,7 @@ export class KpiDetection {
       const key = `${level}\u0000${u.entity_id}`;
       let e = this.entities.get(key);
       if (e === undefined) {
-        if (!this.rules.some((r) => this.watches(r, level))) continue;
+        if (!this.rules.some((r) => this.watches(r, level)) && !this.definesLevel(level)) continue;
         this.entities.set(key, (e = { level, entityId: u.entity_id, minutes: new EntityMinutes(KEEP_MS) }));
       }
       if (live && touched.has(key) && u.window_start > e.minutes.newestMinute) judgeTouched(key);
@@ -134,6 +143,25 @@ export class KpiDetection {
         hits.push(...r.evaluate(e.level, e.entityId, e.minutes, end === newest ? asOf : Infinity, end));
       }
     }
+    const definitions = this.definitionsNow().filter((d) => d.enabled && d.level === e.level);
+    if (definitions.length > 0) {
+      const span = Math.max(...definitions.map((d) => d.window_minutes)) * WINDOW_MS;
+      const ends = new Set<number>();
+      for (const m of changed)
+        for (let end = m; end <= newest && end < m + span; end += WINDOW_MS) ends.add(end);
+      const totals = (from: number, to: number) => e.minutes.totals(from, to);
+      for (const end of [...ends].sort((x, y) => x - y))
+        hits.push(
+          ...judgeDefinitions(
+            definitions,
+            e.level,
+            e.entityId,
+            totals,
+            end === newest ? asOf : Infinity,
+            end,
+          ),
+        );
+    }
     return hits.sort((x, y) => x.windowEnd - y.windowEnd);
   }
 
@@ -154,6 +182,10 @@ export class KpiDetection {
       this.entities.delete(key);
     }
     return { flags: [], alerts: this.book.tick(now) };
+  }
+
+  private definesLevel(level: KpiLevel): boolean {
+    return this.definitionsNow().some((d) => d.enabled && d.level === level);
   }
 
   private watches(rule: KpiRule, level: KpiLevel): boolean {

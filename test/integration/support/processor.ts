@@ -10,6 +10,7 @@ import { Processor, type ProcessorOptions } from '../../../services/processor/pr
 import { RulesSource } from '../../../services/processor/detection/rules-file.ts';
 import { RULE_DEFINITIONS } from '../../../services/processor/detection/rules/index.ts';
 import { processorTables } from '../../../services/processor/tables.ts';
+import type { KpiDefinitionsSource } from '../../../services/processor/kpi-definitions-source.ts';
 
 /** The service's defaults with quick fetches; `overrides` as the test needs. */
 export function testProcessorOptions(
@@ -35,7 +36,12 @@ export function testProcessor(
   deps: TestProcessorDeps,
   groupId: string,
   overrides: Partial<ProcessorOptions> = {},
-  extra: { clock?: () => number; metrics?: Registry; rules?: RulesSource } = {},
+  extra: {
+    clock?: () => number;
+    metrics?: Registry;
+    rules?: RulesSource;
+    definitions?: KpiDefinitionsSource;
+  } = {},
 ): Processor {
   const { db, ...rest } = deps;
   return new Processor(
@@ -45,6 +51,7 @@ export function testProcessor(
       metrics: extra.metrics ?? createMetricsRegistry('processor', false),
       rules: extra.rules ?? RulesSource.defaults(RULE_DEFINITIONS, deps.logger),
       ...(extra.clock ? { clock: extra.clock } : {}),
+      ...(extra.definitions ? { definitions: extra.definitions } : {}),
     },
     testProcessorOptions(groupId, overrides),
   );

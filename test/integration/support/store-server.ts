@@ -28,6 +28,8 @@ export interface StoreServerOptions {
   users?: string;
   maxQueued?: number;
   queueTimeoutMs?: number;
+  /** Reopen this data directory (a restart); the caller owns it, so close() leaves it in place. */
+  dataDir?: string;
 }
 
 /**
@@ -35,7 +37,7 @@ export interface StoreServerOptions {
  * runs each integration file in its own process (forks pool), so each owns its engine.
  */
 export async function startStoreServer(options: StoreServerOptions = {}): Promise<RunningStore> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'pospulse-store-test-'));
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'pospulse-store-test-'));
   const users = parseUsers(
     options.users ??
       JSON.stringify([
@@ -82,7 +84,7 @@ export async function startStoreServer(options: StoreServerOptions = {}): Promis
     async close() {
       for (const c of clients) await c.close();
       await server.close();
-      rmSync(dataDir, { recursive: true, force: true });
+      if (options.dataDir === undefined) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }

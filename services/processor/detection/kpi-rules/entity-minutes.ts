@@ -11,9 +11,11 @@ export type MinuteUpdate = Pick<
   | 'window_size_ms'
   | 'version'
   | 'tx_count'
+  | 'approved_count'
   | 'declined_count'
   | 'timeout_count'
   | 'refund_count'
+  | 'reversal_count'
   | 'latency_sketch'
   | 'emitted_time'
 >;
@@ -22,9 +24,11 @@ export type MinuteUpdate = Pick<
 export interface MinuteTotals {
   readonly minute: number;
   tx: number;
+  approved: number;
   declined: number;
   timeouts: number;
   refunds: number;
+  reversals: number;
   /** Merged latency sketch of the minute; null without responses. */
   latency: LatencySketch | null;
 }
@@ -33,9 +37,11 @@ export interface MinuteTotals {
 interface Partial {
   version: number;
   tx: number;
+  approved: number;
   declined: number;
   timeouts: number;
   refunds: number;
+  reversals: number;
   sketch: Uint8Array | null;
 }
 
@@ -79,9 +85,11 @@ export class EntityMinutes {
       partials.set(sourcePartition, {
         version: u.version,
         tx: u.tx_count,
+        approved: u.approved_count,
         declined: u.declined_count,
         timeouts: u.timeout_count,
         refunds: u.refund_count,
+        reversals: u.reversal_count,
         sketch: u.latency_sketch !== null && u.latency_sketch.length > 0 ? u.latency_sketch : null,
       });
     }
@@ -91,7 +99,16 @@ export class EntityMinutes {
 
   /** Totals of the minutes in [from, to), merged across partitions. */
   totals(from: number, to: number): MinuteTotals {
-    const out: MinuteTotals = { minute: from, tx: 0, declined: 0, timeouts: 0, refunds: 0, latency: null };
+    const out: MinuteTotals = {
+      minute: from,
+      tx: 0,
+      approved: 0,
+      declined: 0,
+      timeouts: 0,
+      refunds: 0,
+      reversals: 0,
+      latency: null,
+    };
     for (const [minute, partials] of this.minutes) {
       if (minute < from || minute >= to) continue;
       for (const p of partials.values()) addInto(out, p);
@@ -117,9 +134,11 @@ export class EntityMinutes {
 
 function addInto(t: MinuteTotals, p: Partial): void {
   t.tx += p.tx;
+  t.approved += p.approved;
   t.declined += p.declined;
   t.timeouts += p.timeouts;
   t.refunds += p.refunds;
+  t.reversals += p.reversals;
   if (p.sketch !== null) {
     const s = LatencySketch.fromBytes(p.sketch);
     if (t.latency === null) t.latency = s;

@@ -147,6 +147,38 @@ describeKafka('live service on the real broker', () => {
     expect(a['alert']).toMatchObject({ rule: 'card_testing', entity_id: 'T2', state: 'FIRING' });
   });
 
+  it('sends a KPI subscription the updates of its level and entities read from the topic, any level', async () => {
+    const c = await client();
+    c.ws.send(
+      JSON.stringify({
+        type: 'subscribe',
+        id: 'shops',
+        topic: 'kpis',
+        filter: { level: 'MERCHANT', entities: ['M-7'], metrics: ['tx_count', 'approval_rate'] },
+      }),
+    );
+    await c.next((f) => f['type'] === 'subscribed' && f['sub'] === 'shops');
+    await producer.send(topics.kpiUpdates, 'KpiUpdate', [
+      { key: 'MERCHANT:M-8', value: minuteUpdate('M-8', 0, { tx: 10 }) },
+      { key: 'TERMINAL:T1', value: minuteUpdate('T1', 0, { tx: 10 }, 0, 'TERMINAL') },
+      { key: 'MERCHANT:M-7', value: minuteUpdate('M-7', 0, { tx: 40, declineShare: 0.25 }) },
+    ]);
+    const frame = await c.next((f) => f['type'] === 'kpi');
+    expect(frame).toMatchObject({
+      sub: 'shops',
+      update: {
+        entity_level: 'MERCHANT',
+        entity_id: 'M-7',
+        is_final: true,
+        tx_count: 40,
+        approval_rate: 0.75,
+      },
+    });
+    expect(Object.keys(frame['update'] as object)).not.toContain('tps');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(c.frames.filter((f) => f['type'] === 'kpi')).toHaveLength(1);
+  });
+
   it('refuses a page of a foreign origin with 4403 and any other path with 404', async () => {
     const foreign = new WebSocket(url, { headers: { origin: 'http://evil.example' } });
     sockets.push(foreign);

@@ -458,3 +458,125 @@ describe('LiveHub with a slow or dead client', () => {
     }
   });
 });
+
+describe('LiveHub alert and KPI subscriptions', () => {
+  type HubAlert = Parameters<LiveHub['onAlert']>[0];
+  type HubKpi = Parameters<LiveHub['onKpiUpdate']>[0];
+  const alert = (id: string, rule: string, over: Partial<HubAlert> = {}) =>
+    ({
+      alert_id: id,
+      rule,
+      severity: 'CRITICAL',
+      state: 'FIRING',
+      entity_level: 'MERCHANT',
+      entity_id: 'M-1',
+      labels: { region: 'north' },
+      ...over,
+    }) as HubAlert;
+  const kpi = (level: string, entity: string, isFinal: boolean) =>
+    ({
+      entity_level: level,
+      entity_id: entity,
+      window_start: 0,
+      window_end: 60_000,
+      window_size_ms: 60_000,
+      version: 1,
+      is_final: isFinal,
+      emitted_time: 61_000,
+      tx_count: 12,
+      approval_rate: 0.75,
+      tps: 0.2,
+      latency_sketch: null,
+    }) as unknown as HubKpi;
+
+  it('sends an alert subscription the alerts its filter matches, tagged with its id, besides the ticker', async () => {
+    const { hub, url } = await serve();
+    const c = await authed(url);
+    c.send({
+      type: 'subscribe',
+      id: 'crit',
+      topic: 'alerts',
+      filter: { severities: ['CRITICAL'], labels: { region: 'north' } },
+    });
+    expect(await c.next('subscribed', 0)).toMatchObject({ sub: 'crit', topic: 'alerts' });
+    hub.onAlert(alert('a1', 'card_testing'));
+    hub.onAlert(alert('a2', 'card_testing', { severity: 'INFO' }));
+    hub.onAlert(alert('a3', 'terminal_silent', { labels: { region: 'south' } }));
+    hub.onAlert(alert('a4', 'approval_rate_drop'));
+    await c.next('alert', 5);
+    const tagged = c.frames.filter((f) => f['type'] === 'alert' && f['sub'] === 'crit');
+    expect(tagged.map((f) => (f['alert'] as { alert_id: string }).alert_id)).toEqual(['a1', 'a4']);
+    // The unsolicited ticker frames (no `sub`) still come for every alert.
+    expect(c.frames.filter((f) => f['type'] === 'alert' && f['sub'] === undefined)).toHaveLength(4);
+  });
+
+  it('sends a KPI subscription the final updates of its level and entities, with the metrics it picked', async () => {
+    const { hub, url } = await serve();
+    const c = await authed(url);
+    expect(hub.wantsKpiLevel('MERCHANT')).toBe(false);
+    c.send({
+      type: 'subscribe',
+      id: 'm',
+      topic: 'kpis',
+      filter: { level: 'MERCHANT', entities: ['M-1'], metrics: ['approval_rate'] },
+    });
+    await c.next('subscribed', 0);
+    expect(hub.wantsKpiLevel('MERCHANT')).toBe(true);
+    expect(hub.wantsKpiLevel('TERMINAL')).toBe(false);
+    hub.onKpiUpdate(kpi('MERCHANT', 'M-1', false));
+    hub.onKpiUpdate(kpi('MERCHANT', 'M-2', true));
+    hub.onKpiUpdate(kpi('REGION', 'M-1', true));
+    hub.onKpiUpdate(kpi('MERCHANT', 'M-1', true));
+    const frame = await c.next('kpi', 0);
+    expect(frame).toEqual({
+      type: 'kpi',
+      sub: 'm',
+      update: {
+        entity_level: 'MERCHANT',
+        entity_id: 'M-1',
+        window_start: 0,
+        window_end: 60_000,
+        window_size_ms: 60_000,
+        version: 1,
+        is_final: true,
+        emitted_time: 61_000,
+        approval_rate: 0.75,
+      },
+    });
+    c.send({ type: 'unsubscribe', id: 'm' });
+    await c.next('unsubscribed', 0);
+    expect(hub.wantsKpiLevel('MERCHANT')).toBe(false);
+    hub.onKpiUpdate(kpi('MERCHANT', 'M-1', true));
+    c.send({ type: 'subscribe', id: 'again', topic: 'kpis', filter: { level: 'FLEET' } });
+    await c.next('subscribed', 1);
+    expect(c.frames.filter((f) => f['type'] === 'kpi')).toHaveLength(1);
+  });
+
+  it('counts alert and KPI subscriptions in the same limits and ids as terminal ones, and frees them on close', async () => {
+    const { hub, url } = await serve();
+    const c = await authed(url);
+    c.send({ type: 'subscribe', id: 'wall' });
+    await c.next('snapshot', 0);
+    c.send({ type: 'subscribe', id: 'wall', topic: 'alerts' });
+    expect(await c.next('error', 0)).toMatchObject({ code: 'duplicate_subscription', sub: 'wall' });
+    c.send({ type: 'subscribe', id: 'k', topic: 'kpis', filter: { level: 'REGION' } });
+    await c.next('subscribed', 0);
+    c.send({ type: 'subscribe', id: 'third', topic: 'alerts' });
+    expect(await c.next('error', 1)).toMatchObject({ code: 'too_many_subscriptions' });
+    c.send({ type: 'subscribe', id: 'bad', topic: 'kpis', filter: { level: 'CARD' } });
+    expect(await c.next('error', 2)).toMatchObject({
+      code: 'bad_message',
+      error: expect.stringContaining('filter.level'),
+    });
+    expect(hub.wantsKpiLevel('REGION')).toBe(true);
+    c.ws.close();
+    await c.waitClosed();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(hub.wantsKpiLevel('REGION')).toBe(false);
+    // The token's slots are free again: a new connection may hold two.
+    const d = await authed(url);
+    d.send({ type: 'subscribe', id: 'a', topic: 'alerts' });
+    d.send({ type: 'subscribe', id: 'b', topic: 'alerts' });
+    await d.next('subscribed', 1);
+  });
+});

@@ -96,3 +96,57 @@ describe('parseClientMessage', () => {
     );
   });
 });
+
+describe('parseClientMessage: alert and KPI subscriptions', () => {
+  it('reads a subscription to alerts or KPI updates with the shared filter model', () => {
+    expect(
+      parse({ type: 'subscribe', id: 'a', topic: 'alerts', filter: { rules: ['card_testing'] } }),
+    ).toEqual({
+      ok: true,
+      message: {
+        type: 'subscribe',
+        id: 'a',
+        topic: 'alerts',
+        subscription: { topic: 'alerts', filter: { rules: ['card_testing'] } },
+      },
+    });
+    expect(parse({ type: 'subscribe', id: 'k', topic: 'kpis', filter: { level: 'FLEET' } })).toEqual({
+      ok: true,
+      message: {
+        type: 'subscribe',
+        id: 'k',
+        topic: 'kpis',
+        subscription: { topic: 'kpis', filter: { level: 'FLEET', final_only: true } },
+      },
+    });
+    // `terminals` is the default topic: the message is the terminal subscription it always was.
+    expect(parse({ type: 'subscribe', id: 't', topic: 'terminals' })).toEqual({
+      ok: true,
+      message: { type: 'subscribe', id: 't', filter: {} },
+    });
+  });
+
+  it('names what is wrong with one', () => {
+    const cases: [unknown, RegExp][] = [
+      [{ type: 'subscribe', id: 'x', topic: 'trades' }, /`topic` must be terminals/],
+      [{ type: 'subscribe', id: 'x', topic: 'kpis' }, /`filter`/],
+      [
+        { type: 'subscribe', id: 'x', topic: 'kpis', filter: { level: 'FLEET', metrics: ['x'] } },
+        /filter\.metrics\[0\]/,
+      ],
+      [
+        { type: 'subscribe', id: 'x', topic: 'alerts', filter: { statuses: ['OFFLINE'] } },
+        /filter\.statuses/,
+      ],
+      [{ type: 'subscribe', id: 'x', topic: 'alerts', resume: { epoch: 'e', seq: 1 } }, /`resume`/],
+    ];
+    for (const [message, error] of cases) {
+      const r = parse(message);
+      expect(r.ok, JSON.stringify(message)).toBe(false);
+      if (!r.ok) {
+        expect(r.code).toBe('bad_message');
+        expect(r.error).toMatch(error);
+      }
+    }
+  });
+});

@@ -18,6 +18,7 @@ import type {
 import type { QueryParams, Store } from '../../../../services/shared/clickhouse/store.ts';
 import type { ConsumedRecord } from '../../../../services/shared/kafka/consumer.ts';
 import type { EventProducer, OutgoingRecord } from '../../../../services/shared/kafka/producer.ts';
+import { checkDefinition, type KpiDefinition } from '../../../../services/shared/kpi/definitions.ts';
 import { createLogger } from '../../../../services/shared/logger.ts';
 import { createMetricsRegistry } from '../../../../services/shared/metrics.ts';
 import { T0, minuteUpdate, type MinuteShape } from './detection/kpi-rules/kpi-minutes.ts';
@@ -43,9 +44,11 @@ function kpiRow(u: KpiUpdate, sourcePartition: number): Record<string, unknown> 
     source_partition: sourcePartition,
     version: String(u.version),
     tx_count: String(u.tx_count),
+    approved_count: String(u.approved_count),
     declined_count: String(u.declined_count),
     timeout_count: String(u.timeout_count),
     refund_count: String(u.refund_count),
+    reversal_count: String(u.reversal_count),
     latency_sketch_base64: u.latency_sketch === null ? null : u.latency_sketch.toString('base64'),
   };
 }
@@ -92,7 +95,7 @@ class FakeProducer implements Pick<EventProducer, 'send'> {
   }
 }
 
-function harness() {
+function harness(definitions: { current: readonly KpiDefinition[] } = { current: [] }) {
   const store = new FakeStore();
   const producer = new FakeProducer();
   const lines: Record<string, unknown>[] = [];
@@ -110,6 +113,7 @@ function harness() {
     alertsTopic: 'alerts',
     tables: TABLES,
     rules: RulesSource.defaults(KPI_RULE_DEFINITIONS, logger),
+    definitions,
     logger,
     metrics: createMetricsRegistry('processor', false),
     clock: () => clock.now,
@@ -298,5 +302,64 @@ describe('KpiDetectionStage', () => {
     expect(sourcePartitionOf(h('-1'))).toBeNull();
     expect(sourcePartitionOf(h('x'))).toBeNull();
     expect(sourcePartitionOf({ headers: {} })).toBeNull();
+  });
+
+  it('judges KPI definitions: warning, escalation to critical, resolution, and removal', async () => {
+    const checked = checkDefinition(
+      {
+        name: 'decline_share',
+        formula: 'declined / count * 100',
+        unit: '%',
+        level: 'MERCHANT',
+        warning: 10,
+        critical: 40,
+        window_minutes: 2,
+        min_count: 30,
+        resolve_after_minutes: 3,
+      },
+      [],
+    );
+    if (!checked.ok) throw new Error(JSON.stringify(checked.problems));
+    const definitions = { current: [checked.definition] as readonly KpiDefinition[] };
+    const { stage, producer } = harness(definitions);
+    const mine = merchantIn(0);
+    await stage.open([0], PARTITIONS);
+    // 4 % declines: within bounds, and no baseline is needed.
+    await stage.process(0, consumed(minutes(mine, 0, 5, NORMAL)));
+    expect(producer.sent).toEqual([]);
+    // 20 %: beyond the warning threshold once the 2-minute window holds it.
+    await stage.process(0, consumed(minutes(mine, 5, 7, { tx: 60, declineShare: 0.2 })));
+    expect(producer.sent).toEqual([
+      expect.objectContaining({
+        rule: 'kpi:decline_share',
+        severity: 'WARNING',
+        state: 'FIRING',
+        entity_id: mine,
+        threshold: 10,
+        labels: { merchant: mine, kpi: 'decline_share' },
+      }),
+    ]);
+    expect(producer.sent[0]!.value).toBeGreaterThan(10);
+    // 60 %: the same alert escalates to CRITICAL with a new FIRING record.
+    await stage.process(0, consumed(minutes(mine, 7, 9, SPIKE)));
+    expect(producer.sent.map((a) => [a.severity, a.state])).toEqual([
+      ['WARNING', 'FIRING'],
+      ['CRITICAL', 'FIRING'],
+    ]);
+    expect(new Set(producer.sent.map((a) => a.alert_id)).size).toBe(1);
+    // Back to normal for more than resolve_after: resolved.
+    await stage.process(0, consumed(minutes(mine, 9, 16, NORMAL)));
+    await stage.tick(0, T0 + 16 * WINDOW_MS);
+    expect(producer.sent.at(-1)).toMatchObject({ state: 'RESOLVED', severity: 'CRITICAL' });
+
+    // A quiet window (fewer than min_count attempts) is not judged, however bad its share.
+    await stage.process(0, consumed(minutes(merchantIn(0, 1), 16, 18, { tx: 12, declineShare: 0.5 })));
+    expect(producer.sent).toHaveLength(3);
+    // Fires again; deleting the definition resolves it at the next reload.
+    await stage.process(0, consumed(minutes(mine, 18, 20, SPIKE)));
+    expect(producer.sent.at(-1)).toMatchObject({ state: 'FIRING', severity: 'CRITICAL' });
+    definitions.current = [];
+    await stage.reloadRules(T0 + 20 * WINDOW_MS);
+    expect(producer.sent.at(-1)).toMatchObject({ rule: 'kpi:decline_share', state: 'RESOLVED' });
   });
 });
