@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { sha256Hex } from '../../services/api/auth.ts';
+import { buildWall } from '../../services/live/wall/build.ts';
 import { hashKey } from '../../services/gateway/api-keys.ts';
 import { newSecrets, readSecrets, writeDemoFile, type DemoSecrets } from './demo-secrets.ts';
 import { Supervisor, type ChildSpec } from './supervisor.ts';
@@ -145,6 +146,9 @@ export async function startStack(o: StackOptions): Promise<RunningStack> {
       ['--import', 'tsx', 'services/shared/kafka/create-topics-cli.ts'],
       shared,
     );
+    // The wall page is bundled from TypeScript (esbuild, under a second): a clean clone has none,
+    // and a checkout's may be older than its sources.
+    const wallDir = o.env['LIVE_WALL_DIR'] || (await buildWall(join(dataDir, 'wall')));
 
     const tokenKeys = { GATEWAY_TOKEN_KEYS: secrets.tokenKey };
     supervisor.start(
@@ -177,7 +181,12 @@ export async function startStack(o: StackOptions): Promise<RunningStack> {
     supervisor.start(
       service(
         'live',
-        { LIVE_HOST: HOST, LIVE_PORT: String(ports.live), LIVE_TOKENS: secrets.liveToken },
+        {
+          LIVE_HOST: HOST,
+          LIVE_PORT: String(ports.live),
+          LIVE_TOKENS: secrets.liveToken,
+          LIVE_WALL_DIR: wallDir,
+        },
         ready(ports.live),
       ),
     );
