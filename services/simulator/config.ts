@@ -75,7 +75,7 @@ export const simulatorSpec = {
   cards: optional(
     int({
       key: 'SIMULATOR_CARDS',
-      doc: 'Cards in the population that pays; default 40 per terminal, between 1,000 and 200,000.',
+      doc: 'Cards in the population that pays; default 1,000 per terminal, between 1,000 and 200,000. Fewer, at a high rate, make normal traffic look like card velocity (one card at several merchants within minutes).',
       min: FLEET_LIMITS.minCards,
       max: FLEET_LIMITS.maxCards,
     }),

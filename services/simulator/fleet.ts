@@ -31,7 +31,7 @@ export interface FleetOptions {
   regions?: number | undefined;
   /** Default: 3 (at most 9). */
   acquirers?: number | undefined;
-  /** Default: 40 per terminal, between 1,000 and 200,000. */
+  /** Default: 1,000 per terminal, between 1,000 and 200,000 (see SIMULATOR.md: fewer make normal traffic look like card velocity). */
   cards?: number | undefined;
 }
 
@@ -183,7 +183,7 @@ export function buildFleet(options: FleetOptions): Fleet {
   checkCount('regions', regionsCount, 1, FLEET_LIMITS.maxRegions);
   const acquirersCount = options.acquirers ?? 3;
   checkCount('acquirers', acquirersCount, 1, FLEET_LIMITS.maxAcquirers);
-  const cardsCount = options.cards ?? Math.min(200_000, Math.max(1_000, terminalsCount * 40));
+  const cardsCount = options.cards ?? Math.min(200_000, Math.max(1_000, terminalsCount * 1_000));
   checkCount('cards', cardsCount, FLEET_LIMITS.minCards, FLEET_LIMITS.maxCards);
 
   const root = Rng.from(options.seed, 'fleet');
