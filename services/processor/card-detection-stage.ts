@@ -74,6 +74,9 @@ interface PartitionCards {
  * alerts still FIRING whose token falls in the partition, and rebuilds rule state from the
  * partition's checkpoint (detection/card-checkpoint.ts): up to MAX_CARD_REBUILD_MS of history.
  */
+/** Card look-ups asked in one query at most (about 100 bytes of URL each). */
+export const LOOKUPS_PER_QUERY = 2_000;
+
 export class CardDetectionStage {
   private readonly partitions = new Map<number, PartitionCards>();
   private readonly writer: AlertWriter;
@@ -325,7 +328,13 @@ export class CardDetectionStage {
       if (events.length === 0) continue;
       for (const lookup of rule.lookups?.(events) ?? []) asks.push({ rule, lookup });
     }
-    if (asks.length === 0) return;
+    // Query parameters travel in the URL: a busy batch's lookups are asked LOOKUPS_PER_QUERY at a
+    // time, so the URL stays far below a server's limit (ClickHouse's http_max_uri_size, 1 MiB).
+    for (let i = 0; i < asks.length; i += LOOKUPS_PER_QUERY)
+      await this.lookUpSome(asks.slice(i, i + LOOKUPS_PER_QUERY));
+  }
+
+  private async lookUpSome(asks: readonly { rule: CardRule; lookup: SaleLookup }[]): Promise<void> {
     const lookups = asks.map((a) => a.lookup);
     const rows = await this.deps.store.query<{
       card_token: string;

@@ -7,6 +7,9 @@ import type { IssuedUsers } from './issued-users.ts';
 import { authenticate, basicCredentials } from './users.ts';
 import type { StoreConfig } from './config.ts';
 
+/** Longest request line plus headers accepted, as ClickHouse's http_max_uri_size. */
+export const MAX_URL_BYTES = 1024 * 1024;
+
 export interface StoreDeps {
   engine: Engine;
   /** Users created over SQL (embedded.ts loads them from the data directory). */
@@ -70,6 +73,10 @@ export function buildStore(
     loggerInstance: logger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
+    // Query parameters travel in the URL (@clickhouse/client sends them there): a lookup of a
+    // batch's card tokens can take hundreds of kilobytes. ClickHouse's own limit is 1 MiB
+    // (http_max_uri_size); Node's 16 KiB default answered such a query 431.
+    http: { maxHeaderSize: MAX_URL_BYTES },
   });
 
   // The ClickHouse interface takes the request before fastify parses anything: bodies are

@@ -9,7 +9,8 @@ import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import { afterAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { DemoFile } from '../../../scripts/stack/demo-secrets.ts';
-import { freePorts, repoRoot } from '../support/broker.ts';
+import { isolatedStackEnv } from '../../../scripts/stack/isolated-env.ts';
+import { repoRoot } from '../support/broker.ts';
 
 /**
  * `npm start` as a new user runs it: its own Kafka broker and store in a fresh data directory,
@@ -105,24 +106,11 @@ describe('npm start', () => {
 
   it('brings up the pipeline, serves every printed URL, restarts a killed child, stops cleanly and resumes', async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'pospulse-start-'));
-    const [gateway, iso, processor, api, store, live, kafka, controller] = await freePorts(8);
-    const env: NodeJS.ProcessEnv = {
-      ...Object.fromEntries(
-        Object.entries(process.env).filter(
-          ([k]) => !/^(KAFKA_|CLICKHOUSE_|API_|LIVE_|GATEWAY_|STORE_|PROCESSOR_|SIMULATOR_)/.test(k),
-        ),
-      ),
+    // Free ports for every service and the broker, none of this shell's service variables.
+    const env = await isolatedStackEnv(process.env, {
       POSPULSE_DATA_DIR: dataDir,
-      GATEWAY_PORT: String(gateway),
-      GATEWAY_ISO_PORT: String(iso),
-      PROCESSOR_PORT: String(processor),
-      API_PORT: String(api),
-      STORE_PORT: String(store),
-      LIVE_PORT: String(live),
-      KAFKA_PORT: String(kafka),
-      KAFKA_CONTROLLER_PORT: String(controller),
       SIMULATOR_TERMINALS: '40',
-    };
+    });
     const first = start(env);
     runs.push(first);
     await until('the stack to be up', 240_000, () => {

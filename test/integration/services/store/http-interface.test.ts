@@ -118,6 +118,16 @@ describe('store: the ClickHouse HTTP interface over the embedded engine', () => 
     expect(Number(row?.n)).toBe(expected);
   });
 
+  it('takes query parameters of hundreds of kilobytes in the URL, as ClickHouse does (regression: 431 from a batch of card tokens)', async () => {
+    const tokens = Array.from({ length: 12_000 }, (_, i) => `tok_${i.toString(36).padStart(20, '0')}`);
+    const rs = await svc.query({
+      query: 'SELECT length({tokens:Array(String)}) AS n',
+      query_params: { tokens },
+      format: 'JSONEachRow',
+    });
+    expect(await rs.json()).toEqual([{ n: '12000' }]);
+  });
+
   it('binds string parameters holding quotes, backslashes, tabs and newlines exactly (regression: raw escapes reached the engine)', async () => {
     const tricky = "it's a \\path\\ with\ttab\nand newline";
     const rs = await svc.query({

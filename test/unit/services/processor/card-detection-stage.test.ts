@@ -6,6 +6,7 @@ import type { RecordMetadata } from 'kafkajs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   CardDetectionStage,
+  LOOKUPS_PER_QUERY,
   MAX_CARD_REBUILD_MS,
 } from '../../../../services/processor/card-detection-stage.ts';
 import {
@@ -320,6 +321,21 @@ describe('card detection stage', () => {
     expect(
       await metricValue(metrics, 'pospulse_processor_card_sale_lookups_total', { outcome: 'unmatched' }),
     ).toBe(1);
+  });
+
+  it('asks a busy batch’s look-ups a bounded number at a time, so the query URL stays small', async () => {
+    const { stage, store } = await harness();
+    await stage.open(0, PARTITIONS, undefined);
+    const refunds: TransactionEvent[] = [];
+    for (let card = cardIn(0); refunds.length < LOOKUPS_PER_QUERY + 500; card = cardIn(0, card + 1)) {
+      const n = refunds.length;
+      refunds.push(
+        attempt(card, shops[n % shops.length]!, n, T + n, { transaction_type: 'REFUND', amount_minor: 100 }),
+      );
+    }
+    await stage.process(0, records(refunds), '1');
+    const lookups = store.queries.filter((q) => q.sql.includes(TABLES.transactions));
+    expect(lookups.map((q) => (q.params?.['cards'] as string[]).length)).toEqual([LOOKUPS_PER_QUERY, 500]);
   });
 
   it('holds a refund until every transactions partition is past it, so a sale from a lagging one still explains it', async () => {
