@@ -32,13 +32,20 @@ const dataDir = process.env['POSPULSE_DATA_DIR'] || join(root, 'data');
 
 let stopping: Promise<void> | undefined;
 let stopStack: (() => Promise<void>) | undefined;
+/** A signal that came while starting: the stack stops as soon as it is up (nothing left behind). */
+let stopWhenUp = false;
 const shutdown = (signal: string) => {
-  if (stopping !== undefined) {
+  if (stopping !== undefined || stopWhenUp) {
     out('stack', `${signal} again: still stopping cleanly, please wait`);
     return;
   }
+  if (stopStack === undefined) {
+    out('stack', `${signal}: stopping once what is starting is up`);
+    stopWhenUp = true;
+    return;
+  }
   out('stack', `${signal}: stopping every service`);
-  stopping = (stopStack?.() ?? Promise.resolve()).then(() => process.exit(0));
+  stopping = stopStack().then(() => process.exit(0));
 };
 process.on('SIGINT', () => shutdown('SIGINT'));
 process.on('SIGTERM', () => shutdown('SIGTERM'));
@@ -46,7 +53,7 @@ process.on('SIGTERM', () => shutdown('SIGTERM'));
 try {
   const stack = await startStack({ root, dataDir, simulator: !args['no-simulator'], env: process.env, out });
   stopStack = stack.stop;
-  if (stopping !== undefined) {
+  if (stopWhenUp) {
     // Ctrl-C came while starting: stop what came up.
     await stack.stop();
     process.exit(0);
