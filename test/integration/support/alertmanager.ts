@@ -23,7 +23,7 @@ export interface GettableAlert {
 export async function startAlertmanager(): Promise<{
   url: string;
   alerts: (alertname: string, active?: boolean) => Promise<GettableAlert[]>;
-  stop: () => void;
+  stop: () => Promise<void>;
 }> {
   const dir = mkdtempSync(path.join(tmpdir(), 'pospulse-am-'));
   const [port] = (await freePorts(1)) as [number];
@@ -39,9 +39,13 @@ export async function startAlertmanager(): Promise<{
     ],
     { stdio: 'ignore' },
   );
-  const stop = () => {
-    am.kill('SIGTERM');
-    rmSync(dir, { recursive: true, force: true });
+  const exited = new Promise<void>((resolve) => am.once('exit', () => resolve()));
+  // Its data directory is removed once it has exited: it writes its state files while stopping.
+  const stop = async () => {
+    if (am.exitCode === null && am.signalCode === null) am.kill('SIGTERM');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+    if (am.exitCode === null && am.signalCode === null) am.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
   };
   const deadline = Date.now() + 30_000;
   for (;;) {
@@ -50,7 +54,7 @@ export async function startAlertmanager(): Promise<{
       .catch(() => false);
     if (ok) break;
     if (Date.now() > deadline) {
-      stop();
+      await stop();
       throw new Error('Alertmanager did not become ready');
     }
     await new Promise((r) => setTimeout(r, 100));

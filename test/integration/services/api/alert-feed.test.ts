@@ -45,7 +45,7 @@ describeKafka(
       await forwarder?.stop();
       await producer?.disconnect();
       await test?.close();
-      am?.stop();
+      await am?.stop();
     });
 
     it('sends what was still firing at start, then the topic’s new alerts and resolutions', async () => {

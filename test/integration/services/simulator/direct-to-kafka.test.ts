@@ -43,7 +43,8 @@ describeKafka('the simulator straight to Kafka', () => {
     const start = Date.UTC(2026, 2, 3, 10);
     const sim = new Simulator({
       seed: 'it-kafka',
-      fleet: { terminals: 40, regions: 4 },
+      // A small card population: every card's PAN is searched for on the topics below.
+      fleet: { terminals: 40, regions: 4, cards: 1_600 },
       rate: 8,
       start,
       end: start + 10 * 60_000,
