@@ -1,4 +1,5 @@
 import { freePorts } from '../../test/integration/support/broker.ts';
+import { STACK_PORTS } from './stack.ts';
 
 /**
  * The environment of a stack that must not meet another one on this machine (a test's, a
@@ -9,21 +10,15 @@ export async function isolatedStackEnv(
   base: NodeJS.ProcessEnv,
   extra: NodeJS.ProcessEnv = {},
 ): Promise<NodeJS.ProcessEnv> {
-  const [gateway, iso, processor, api, store, live, kafka, controller] = await freePorts(8);
+  const keys = Object.values(STACK_PORTS).map(([key]) => key);
+  const ports = await freePorts(keys.length);
   return {
     ...Object.fromEntries(
       Object.entries(base).filter(
         ([k]) => !/^(KAFKA_|CLICKHOUSE_|API_|LIVE_|GATEWAY_|STORE_|PROCESSOR_|SIMULATOR_|LOG_)/.test(k),
       ),
     ),
-    GATEWAY_PORT: String(gateway),
-    GATEWAY_ISO_PORT: String(iso),
-    PROCESSOR_PORT: String(processor),
-    API_PORT: String(api),
-    STORE_PORT: String(store),
-    LIVE_PORT: String(live),
-    KAFKA_PORT: String(kafka),
-    KAFKA_CONTROLLER_PORT: String(controller),
+    ...Object.fromEntries(keys.map((key, i) => [key, String(ports[i])])),
     ...extra,
   };
 }

@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
-import { mkdir, open, readFile, rm } from 'node:fs/promises';
+import { mkdir, open, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { sha256Hex } from '../../services/api/auth.ts';
 import { buildWall } from '../../services/live/wall/build.ts';
 import { hashKey } from '../../services/gateway/api-keys.ts';
 import { newSecrets, readSecrets, writeDemoFile, type DemoSecrets } from './demo-secrets.ts';
+import { forEachLine, runningPid } from './processes.ts';
 import { Supervisor, type ChildSpec } from './supervisor.ts';
 
 export interface StackOptions {
@@ -18,9 +19,21 @@ export interface StackOptions {
   out: (name: string, line: string) => void;
 }
 
+/** The stack's ports: the variable each service (or the broker) reads, and its default. */
+export const STACK_PORTS = {
+  gateway: ['GATEWAY_PORT', 8080],
+  iso: ['GATEWAY_ISO_PORT', 8583],
+  processor: ['PROCESSOR_PORT', 8081],
+  api: ['API_PORT', 8070],
+  store: ['STORE_PORT', 8124],
+  live: ['LIVE_PORT', 8090],
+  kafka: ['KAFKA_PORT', 9092],
+  kafkaController: ['KAFKA_CONTROLLER_PORT', 9093],
+} as const;
+
 /** Ports of the one-machine stack: each from its service's own variable, else the default. */
-export function stackPorts(env: NodeJS.ProcessEnv) {
-  const port = (key: string, dflt: number): number => {
+export function stackPorts(env: NodeJS.ProcessEnv): Record<keyof typeof STACK_PORTS, number> {
+  const port = ([key, dflt]: readonly [string, number]): number => {
     const raw = env[key];
     if (raw === undefined || raw === '') return dflt;
     const n = Number(raw);
@@ -28,16 +41,9 @@ export function stackPorts(env: NodeJS.ProcessEnv) {
       throw new Error(`${key} must be a port (1-65535), got "${raw}"`);
     return n;
   };
-  return {
-    gateway: port('GATEWAY_PORT', 8080),
-    iso: port('GATEWAY_ISO_PORT', 8583),
-    processor: port('PROCESSOR_PORT', 8081),
-    api: port('API_PORT', 8070),
-    store: port('STORE_PORT', 8124),
-    live: port('LIVE_PORT', 8090),
-    kafka: port('KAFKA_PORT', 9092),
-    kafkaController: port('KAFKA_CONTROLLER_PORT', 9093),
-  };
+  const out = {} as Record<keyof typeof STACK_PORTS, number>;
+  for (const [name, spec] of Object.entries(STACK_PORTS)) out[name as keyof typeof STACK_PORTS] = port(spec);
+  return out;
 }
 
 export interface RunningStack {
@@ -259,14 +265,7 @@ function runScript(
 ): Promise<void> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(cmd, args, { cwd: o.root, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    for (const stream of [child.stdout, child.stderr]) {
-      let partial = '';
-      stream.on('data', (chunk: Buffer) => {
-        const lines = (partial + chunk.toString('utf8')).split('\n');
-        partial = lines.pop() ?? '';
-        for (const line of lines) if (line.trim() !== '') o.out(name, line);
-      });
-    }
+    forEachLine(child, (line) => o.out(name, line));
     child.once('error', reject);
     child.once('exit', (code, signal) =>
       code === 0 ? resolvePromise() : reject(new Error(`${name} failed (${signal ?? `exit ${code}`})`)),
@@ -287,20 +286,11 @@ async function takeLock(path: string): Promise<{ release(): Promise<void> }> {
       return { release: () => rm(path, { force: true }) };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim());
-      if (Number.isInteger(pid) && pid > 0 && alive(pid))
+      const pid = runningPid(path);
+      if (pid !== undefined)
         throw new Error(`a pospulse stack (pid ${pid}) already runs on ${path.replace(/\/stack\.pid$/, '')}`);
       await rm(path, { force: true });
     }
   }
   throw new Error(`could not take the lock ${path}`);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { forEachLine } from './processes.ts';
 
 /** One service the supervisor runs: `node --import tsx <entry>` with `env`. */
 export interface ChildSpec {
@@ -138,14 +139,7 @@ export class Supervisor {
     s.process = child;
     s.startedAt = Date.now();
     s.exited = new Promise((resolve) => child.once('exit', () => resolve()));
-    for (const stream of [child.stdout, child.stderr]) {
-      let partial = '';
-      stream.on('data', (chunk: Buffer) => {
-        const lines = (partial + chunk.toString('utf8')).split('\n');
-        partial = lines.pop() ?? '';
-        for (const line of lines) if (line.trim() !== '') this.o.out(s.spec.name, line);
-      });
-    }
+    forEachLine(child, (line) => this.o.out(s.spec.name, line));
     child.once('error', (err) => this.o.out('stack', `${s.spec.name} could not be started: ${err.message}`));
     child.once('exit', (code, signal) => this.onExit(s, code, signal));
   }

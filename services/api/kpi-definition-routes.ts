@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { errorsSchema } from './problem-schemas.ts';
 import { BASE_METRICS } from '../shared/kpi/formula.ts';
-import { checkDefinition, DEFINITION_LEVELS, definitionRule } from '../shared/kpi/definitions.ts';
+import { checkDefinition, DEFINITION_LEVELS, definitionRule, specOf } from '../shared/kpi/definitions.ts';
 import type { DefinitionsTable, StoredDefinition } from '../shared/kpi/definitions-table.ts';
 import type { Principal } from './auth.ts';
 import { METRICS } from './kpi-query.ts';
@@ -56,7 +56,7 @@ const nameParam = {
 } as const;
 
 function view(s: StoredDefinition) {
-  const { parsed: _parsed, ...spec } = s.definition;
+  const spec = specOf(s.definition);
   return {
     ...spec,
     rule: definitionRule(spec.name),

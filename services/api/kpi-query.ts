@@ -1,5 +1,12 @@
 import type { Store } from '../shared/clickhouse/store.ts';
-import { evaluateFormula, metricsOf, type BaseMetric, type Formula } from '../shared/kpi/formula.ts';
+import {
+  evaluateFormula,
+  LATENCY_QUANTILES,
+  metricsOf,
+  quantileOf,
+  type BaseMetric,
+  type Formula,
+} from '../shared/kpi/formula.ts';
 import { LatencySketch } from '../shared/kpi/latency-sketch.ts';
 
 export const GRANULARITIES = { '1m': 60_000, '5m': 300_000, '1h': 3_600_000, '1d': 86_400_000 } as const;
@@ -71,12 +78,6 @@ interface Row {
   sketches?: (string | null)[];
 }
 
-const PERCENTILES: Partial<Record<Metric, number>> = {
-  latency_p50_ms: 0.5,
-  latency_p95_ms: 0.95,
-  latency_p99_ms: 0.99,
-};
-
 /**
  * KPIs of one entity per time bucket, from `kpi_1m` (the newest version of every partition's
  * partial, FINAL): counts and sums are added in SQL; latency percentiles merge the minutes'
@@ -96,8 +97,8 @@ export async function queryKpis(
       : 'toUnixTimestamp64Milli(toDateTime64(toStartOfInterval(window_start, INTERVAL {g:UInt32} SECOND), 3))';
   const formulas = q.formulas ?? [];
   const wantsSketch =
-    q.metrics.some((m) => PERCENTILES[m] !== undefined) ||
-    formulas.some((f) => [...metricsOf(f.parsed)].some((m) => PERCENTILES[m as Metric] !== undefined));
+    q.metrics.some((m) => quantileOf(m) !== undefined) ||
+    formulas.some((f) => [...metricsOf(f.parsed)].some((m) => quantileOf(m) !== undefined));
   const rows = await store.query<Row>(
     `SELECT ${bucketOf} AS bucket,
             sum(tx_count) AS tx, sum(approved_count) AS approved, sum(declined_count) AS declined,
@@ -174,7 +175,7 @@ export async function queryKpis(
         case 'latency_p50_ms':
         case 'latency_p95_ms':
         case 'latency_p99_ms':
-          return merged()?.quantile(PERCENTILES[m] as number) ?? null;
+          return merged()?.quantile(LATENCY_QUANTILES[m]) ?? null;
       }
     };
     const base = (m: BaseMetric): number | null =>

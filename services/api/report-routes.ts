@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import { problemSchema } from './problem-schemas.ts';
+import { errorsSchema, problemSchema } from './problem-schemas.ts';
 import type { Store } from '../shared/clickhouse/store.ts';
 import { reportCsv } from './report-csv.ts';
 import { REPORT_CSP, reportHtml } from './report-html.ts';
@@ -150,7 +150,7 @@ export function reportRoutes(deps: ReportRoutesDeps): FastifyPluginAsync {
                 'text/html': { schema: { type: 'string' } },
               },
             },
-            '4xx': { type: 'object', properties: { errors: { type: 'array', items: problemSchema } } },
+            '4xx': errorsSchema,
           },
         },
       },

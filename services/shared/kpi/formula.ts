@@ -20,6 +20,18 @@ export const BASE_METRICS = [
 ] as const;
 export type BaseMetric = (typeof BASE_METRICS)[number];
 
+/** The latency metrics and the quantile of the merged DDSketch each one is. */
+export const LATENCY_QUANTILES = {
+  latency_p50_ms: 0.5,
+  latency_p95_ms: 0.95,
+  latency_p99_ms: 0.99,
+} as const;
+export type LatencyQuantileMetric = keyof typeof LATENCY_QUANTILES;
+
+/** The quantile a metric name stands for, or undefined for any other metric. */
+export const quantileOf = (metric: string): number | undefined =>
+  Object.hasOwn(LATENCY_QUANTILES, metric) ? LATENCY_QUANTILES[metric as LatencyQuantileMetric] : undefined;
+
 export type Formula =
   | { readonly kind: 'metric'; readonly metric: BaseMetric }
   | { readonly kind: 'number'; readonly value: number }

@@ -88,3 +88,13 @@ export async function startStoreServer(options: StoreServerOptions = {}): Promis
     },
   };
 }
+
+/** The ClickHouse error code a refused call carries (the client's ClickHouseError `code`). */
+export async function errorCode(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    return String((err as { code?: unknown }).code);
+  }
+  throw new Error('the statement was accepted');
+}

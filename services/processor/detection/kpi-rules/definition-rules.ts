@@ -1,14 +1,8 @@
 import { definitionRule, thresholdCrossed, type KpiDefinition } from '../../../shared/kpi/definitions.ts';
-import { evaluateFormula, type BaseMetric } from '../../../shared/kpi/formula.ts';
+import { evaluateFormula, LATENCY_QUANTILES, type BaseMetric } from '../../../shared/kpi/formula.ts';
 import { WINDOW_MS, type KpiLevel } from '../../kpi/window-state.ts';
 import type { Hit } from '../hit.ts';
 import type { MinuteTotals } from './entity-minutes.ts';
-
-const PERCENTILES: Partial<Record<BaseMetric, number>> = {
-  latency_p50_ms: 0.5,
-  latency_p95_ms: 0.95,
-  latency_p99_ms: 0.99,
-};
 
 /**
  * The base metrics of a window's totals, with the meaning the api gives them in `/v1/kpis`
@@ -36,7 +30,7 @@ export function baseMetricOf(t: MinuteTotals, windowMs: number): (m: BaseMetric)
       case 'latency_p50_ms':
       case 'latency_p95_ms':
       case 'latency_p99_ms':
-        return t.latency?.quantile(PERCENTILES[m] as number) ?? null;
+        return t.latency?.quantile(LATENCY_QUANTILES[m]) ?? null;
     }
   };
 }

@@ -4,29 +4,16 @@ import { join } from 'node:path';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AnalystCredentials } from '../../../../services/api/analyst-credentials.ts';
-import { buildApiApp } from '../../../../services/api/app.ts';
-import { parseApiKeys, sha256Hex } from '../../../../services/api/auth.ts';
+import { testApiApp } from '../../../support/api-app.ts';
 import { terminalStatusRow } from '../../../../services/processor/status/rows.ts';
 import { processorTables } from '../../../../services/processor/tables.ts';
 import { runMigrations } from '../../../../services/shared/clickhouse/migrations.ts';
-import { createLogger } from '../../../../services/shared/logger.ts';
-import { createMetricsRegistry } from '../../../../services/shared/metrics.ts';
 import { ISSUED_USERS_FILE } from '../../../../services/store/embedded.ts';
 import { status } from '../../../unit/services/live/statuses.ts';
-import { startStoreServer, type RunningStore } from '../../support/store-server.ts';
+import { errorCode, startStoreServer, type RunningStore } from '../../support/store-server.ts';
 
 const ADMIN = 'admin-key-0123456789abcdef';
 const admin = { authorization: `Bearer ${ADMIN}` };
-
-/** The ClickHouse error code a failed call carries (the client's ClickHouseError). */
-async function errorCode(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    return String((err as { code?: unknown }).code);
-  }
-  throw new Error('the statement was accepted');
-}
 
 describe('analyst credentials issued through the api, used with @clickhouse/client on the real store', () => {
   const db = `apicreds_${Math.random().toString(36).slice(2, 10)}`;
@@ -34,7 +21,7 @@ describe('analyst credentials issued through the api, used with @clickhouse/clie
   const dataDir = mkdtempSync(join(tmpdir(), 'pospulse-creds-test-'));
   const clients: ClickHouseClient[] = [];
   let server: RunningStore;
-  let app: ReturnType<typeof buildApiApp>['app'];
+  let app: ReturnType<typeof testApiApp>['app'];
 
   function analyst(url: string, username: string, password: string): ClickHouseClient {
     const c = createClient({ url, username, password, log: { level: ClickHouseLogLevel.OFF } });
@@ -43,10 +30,8 @@ describe('analyst credentials issued through the api, used with @clickhouse/clie
   }
 
   function buildApp(store: RunningStore) {
-    return buildApiApp(
+    return testApiApp(
       {
-        logger: createLogger({ service: 'api-test', level: 'silent' }),
-        metrics: createMetricsRegistry('api', false),
         store: store.store('service'),
         tables,
         analystCredentials: new AnalystCredentials({
@@ -57,13 +42,7 @@ describe('analyst credentials issued through the api, used with @clickhouse/clie
           clock: Date.now,
         }),
       },
-      {
-        keys: parseApiKeys(JSON.stringify([{ id: 'ops', key_sha256: sha256Hex(ADMIN), role: 'admin' }])),
-        jwtSecret: undefined,
-        jwtIssuer: 'pospulse',
-        jwtAudience: 'pospulse-api',
-        maxBuckets: 1_000,
-      },
+      [{ key: ADMIN, role: 'admin', id: 'ops' }],
     ).app;
   }
 

@@ -1,14 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApiApp } from '../../../../services/api/app.ts';
-import { parseApiKeys, sha256Hex } from '../../../../services/api/auth.ts';
+import { testApiApp } from '../../../support/api-app.ts';
 import { alertRow } from '../../../../services/processor/detection/rows.ts';
 import { terminalStatusRow } from '../../../../services/processor/status/rows.ts';
 import { processorTables } from '../../../../services/processor/tables.ts';
 import type { Alert } from '../../../../services/shared/avro/types.generated.ts';
 import { runMigrations } from '../../../../services/shared/clickhouse/migrations.ts';
-import { createLogger } from '../../../../services/shared/logger.ts';
-import { createMetricsRegistry } from '../../../../services/shared/metrics.ts';
 import { status } from '../../../unit/services/live/statuses.ts';
 import { openTestStore, type TestStore } from '../../support/store.ts';
 
@@ -40,7 +37,7 @@ describe('the API’s terminal and alert routes on the real engine', () => {
   const db = `apifleet_${Math.random().toString(36).slice(2, 10)}`;
   const tables = processorTables(db);
   let test: TestStore;
-  let app: ReturnType<typeof buildApiApp>['app'];
+  let app: ReturnType<typeof testApiApp>['app'];
   const get = (url: string) => app.inject({ url, headers: { authorization: `Bearer ${KEY}` } });
 
   beforeAll(async () => {
@@ -59,20 +56,12 @@ describe('the API’s terminal and alert routes on the real engine', () => {
       tables.alerts,
       alerts.map((a) => alertRow(a, 0, T)),
     );
-    ({ app } = buildApiApp(
+    ({ app } = testApiApp(
       {
-        logger: createLogger({ service: 'api-test', level: 'silent' }),
-        metrics: createMetricsRegistry('api', false),
         store: test.store,
         tables,
       },
-      {
-        keys: parseApiKeys(JSON.stringify([{ id: 't', key_sha256: sha256Hex(KEY), role: 'viewer' }])),
-        jwtSecret: undefined,
-        jwtIssuer: 'pospulse',
-        jwtAudience: 'pospulse-api',
-        maxBuckets: 1_000,
-      },
+      [{ key: KEY, role: 'viewer', id: 't' }],
     ));
   }, 60_000);
 

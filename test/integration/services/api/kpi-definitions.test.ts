@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { buildApiApp } from '../../../../services/api/app.ts';
-import { parseApiKeys, sha256Hex } from '../../../../services/api/auth.ts';
+import { testApiApp } from '../../../support/api-app.ts';
 import { KpiDefinitionsSource } from '../../../../services/processor/kpi-definitions-source.ts';
 import type { Processor } from '../../../../services/processor/processor.ts';
 import { processorTables } from '../../../../services/processor/tables.ts';
@@ -51,16 +50,7 @@ describeKafka(
     });
 
     it('raises an alert through the pipeline when a definition’s threshold is crossed, and serves its values', async () => {
-      const { app } = buildApiApp(
-        { logger, metrics: createMetricsRegistry('api', false), store, tables },
-        {
-          keys: parseApiKeys(JSON.stringify([{ id: 'ops', key_sha256: sha256Hex(ADMIN), role: 'admin' }])),
-          jwtSecret: undefined,
-          jwtIssuer: 'pospulse',
-          jwtAudience: 'pospulse-api',
-          maxBuckets: 1_000,
-        },
-      );
+      const { app } = testApiApp({ store, tables }, [{ key: ADMIN, role: 'admin', id: 'ops' }]);
       const headers = { authorization: `Bearer ${ADMIN}` };
       const created = await app.inject({
         method: 'POST',

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { buildApiApp } from '../../../../services/api/app.ts';
-import { parseApiKeys, sha256Hex } from '../../../../services/api/auth.ts';
+import { testApiApp } from '../../../support/api-app.ts';
 import type { Processor } from '../../../../services/processor/processor.ts';
 import { processorTables } from '../../../../services/processor/tables.ts';
 import type { TransactionEvent } from '../../../../services/shared/avro/types.generated.ts';
@@ -12,7 +11,6 @@ import { parseKafkaConfig } from '../../../../services/shared/kafka/config.ts';
 import type { EventProducer } from '../../../../services/shared/kafka/producer.ts';
 import { topicNames } from '../../../../services/shared/kafka/topics.ts';
 import { createLogger } from '../../../../services/shared/logger.ts';
-import { createMetricsRegistry } from '../../../../services/shared/metrics.ts';
 import { transactionAt } from '../../../support/fixtures.ts';
 import { describeKafka, kafkaBrokers, uniqueName } from '../../support/kafka.ts';
 import { openPipeline } from '../../support/pipeline.ts';
@@ -85,16 +83,7 @@ describeKafka('GET /v1/kpis against the processor’s kpi_1m, checked with SQL o
   });
 
   it('gives per hour the counts, amounts, approval rate and latency the raw transactions give', async () => {
-    const { app } = buildApiApp(
-      { logger, metrics: createMetricsRegistry('api', false), store, tables },
-      {
-        keys: parseApiKeys(JSON.stringify([{ id: 't', key_sha256: sha256Hex(KEY), role: 'viewer' }])),
-        jwtSecret: undefined,
-        jwtIssuer: 'pospulse',
-        jwtAudience: 'pospulse-api',
-        maxBuckets: 1_000,
-      },
-    );
+    const { app } = testApiApp({ store, tables }, [{ key: KEY, role: 'viewer', id: 't' }]);
     const res = await app.inject({
       url: `/v1/kpis?merchant=${merchant}&from=${t0}&to=${t0 + 2 * HOUR}&granularity=1h&metric=count,approved,timeouts,amount,approval_rate,latency_max_ms,latency_p95_ms`,
       headers: { authorization: `Bearer ${KEY}` },

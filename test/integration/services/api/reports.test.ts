@@ -16,7 +16,7 @@ import { transactionRow } from '../../../../services/shared/clickhouse/rows.ts';
 import { transactionAt } from '../../../support/fixtures.ts';
 import { parseCsv } from '../../../unit/services/api/sample-report.ts';
 import { status } from '../../../unit/services/live/statuses.ts';
-import { testApiApp } from '../../support/api-app.ts';
+import { testApiApp } from '../../../support/api-app.ts';
 import { repoRoot } from '../../support/broker.ts';
 import { isCI } from '../../support/kafka.ts';
 import { openTestStore, type TestStore } from '../../support/store.ts';

@@ -4,8 +4,7 @@ import { SecretBox } from '../../../../services/api/webhooks/secret-box.ts';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { buildApiApp } from '../../../../services/api/app.ts';
-import { parseApiKeys, sha256Hex } from '../../../../services/api/auth.ts';
+import { testApiApp } from '../../../support/api-app.ts';
 import { WebhookWorker, type WorkerOptions } from '../../../../services/api/webhooks/delivery-worker.ts';
 import { verifySignature } from '../../../../services/api/webhooks/signature.ts';
 import { SubscriptionStore } from '../../../../services/api/webhooks/subscription-store.ts';
@@ -103,21 +102,14 @@ describeKafka('webhook delivery from the alerts topic, on the real broker and en
       fromBeginning: true,
     });
     await feed.start();
-    const { app } = buildApiApp(
+    const { app } = testApiApp(
       {
-        logger,
-        metrics: createMetricsRegistry('api', false),
         store,
         tables,
         subscriptions: { tables: subTables, secrets, worker },
       },
-      {
-        keys: parseApiKeys(JSON.stringify([{ id: 'ops', key_sha256: sha256Hex(ADMIN), role: 'admin' }])),
-        jwtSecret: undefined,
-        jwtIssuer: 'pospulse',
-        jwtAudience: 'pospulse-api',
-        maxBuckets: 100,
-      },
+      [{ key: ADMIN, role: 'admin', id: 'ops' }],
+      { maxBuckets: 100 },
     );
     const stop = async () => {
       await app.close();

@@ -1,18 +1,9 @@
 import { createHash } from 'node:crypto';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStoreServer, TEST_USERS, type RunningStore } from '../../support/store-server.ts';
+import { errorCode, startStoreServer, TEST_USERS, type RunningStore } from '../../support/store-server.ts';
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
-
-async function errorCode(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    return String((err as { code?: unknown }).code);
-  }
-  throw new Error('the statement was accepted');
-}
 
 describe('users created over SQL on the store', () => {
   let server: RunningStore;

@@ -5,12 +5,10 @@ import {
   createUserSql,
   DEFAULT_LIMITS,
 } from '../../../../services/api/analyst-credentials.ts';
-import { buildApiApp } from '../../../../services/api/app.ts';
-import { parseApiKeys, sha256Hex } from '../../../../services/api/auth.ts';
+import { type Role } from '../../../../services/api/auth.ts';
 import { ClickHouseStoreError } from '../../../../services/shared/errors.ts';
-import { createLogger } from '../../../../services/shared/logger.ts';
-import { createMetricsRegistry } from '../../../../services/shared/metrics.ts';
 import { parseAccessStatement } from '../../../../services/store/access-sql.ts';
+import { testApiApp } from '../../../support/api-app.ts';
 
 const KEYS = {
   viewer: 'viewer-key-0123456789abcdef',
@@ -92,10 +90,8 @@ function build(store = fakeStore()) {
     clickhouseUrl: 'https://ch.example:8443',
     clock: () => NOW,
   });
-  const { app, routes } = buildApiApp(
+  const { app, routes } = testApiApp(
     {
-      logger: createLogger({ service: 'test', level: 'silent' }),
-      metrics: createMetricsRegistry('api', false),
       store,
       tables: {
         kpi1m: 'db.kpi_1m',
@@ -107,17 +103,8 @@ function build(store = fakeStore()) {
       clock: () => NOW,
       analystCredentials: credentials,
     },
-    {
-      keys: parseApiKeys(
-        JSON.stringify(
-          Object.entries(KEYS).map(([role, key]) => ({ id: `${role}-1`, key_sha256: sha256Hex(key), role })),
-        ),
-      ),
-      jwtSecret: undefined,
-      jwtIssuer: 'pospulse',
-      jwtAudience: 'pospulse-api',
-      maxBuckets: 100,
-    },
+    Object.entries(KEYS).map(([role, key]) => ({ key, role: role as Role, id: `${role}-1` })),
+    { maxBuckets: 100 },
   );
   return { app, routes, store };
 }

@@ -1,11 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { SecretBox } from '../../../../services/api/webhooks/secret-box.ts';
 import { AnalystCredentials } from '../../../../services/api/analyst-credentials.ts';
-import { buildApiApp } from '../../../../services/api/app.ts';
-import { parseApiKeys, sha256Hex } from '../../../../services/api/auth.ts';
 import { subscriptionTables } from '../../../../services/api/webhooks/tables.ts';
-import { createLogger } from '../../../../services/shared/logger.ts';
-import { createMetricsRegistry } from '../../../../services/shared/metrics.ts';
+import { testApiApp } from '../../../support/api-app.ts';
 
 const VIEWER = 'viewer-key-0123456789abcdef';
 const ADMIN = 'admin-key-0123456789abcdef';
@@ -41,10 +38,8 @@ function fakeStore(rows: Record<string, unknown>[] = []) {
 }
 
 function build(store = fakeStore()) {
-  return buildApiApp(
+  return testApiApp(
     {
-      logger: createLogger({ service: 'test', level: 'silent' }),
-      metrics: createMetricsRegistry('api', false),
       store,
       tables: {
         kpi1m: 'db.kpi_1m',
@@ -65,18 +60,11 @@ function build(store = fakeStore()) {
       // In the route sweep; their behaviour is tested in webhooks/subscription-routes.test.ts.
       subscriptions: { tables: subscriptionTables('db'), secrets: new SecretBox(new Uint8Array(32)) },
     },
-    {
-      keys: parseApiKeys(
-        JSON.stringify([
-          { id: 'wall', key_sha256: sha256Hex(VIEWER), role: 'viewer' },
-          { id: 'ops', key_sha256: sha256Hex(ADMIN), role: 'admin' },
-        ]),
-      ),
-      jwtSecret: undefined,
-      jwtIssuer: 'pospulse',
-      jwtAudience: 'pospulse-api',
-      maxBuckets: 100,
-    },
+    [
+      { key: VIEWER, role: 'viewer', id: 'wall' },
+      { key: ADMIN, role: 'admin', id: 'ops' },
+    ],
+    { maxBuckets: 100 },
   );
 }
 
